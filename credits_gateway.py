@@ -1,0 +1,416 @@
+"""credits_gateway: your OpenRouter credit balance over REST and MCP, from one file.
+
+Run it:
+    pip install "mcp>=2.3,<3" && OPENROUTER_API_KEY=... python credits_gateway.py
+Test it:
+    python -m unittest -v test_credits_gateway
+
+What it serves (the Naftiko capability "OpenRouter API — Credits"):
+    REST  GET http://127.0.0.1:8080/v1/credits    the upstream JSON object, unchanged
+          GET /health/live, GET /health/ready      {"status": "UP"} (ready: 503 DOWN until all listeners serve)
+    MCP   http://127.0.0.1:9090/mcp                tool "get-credit-balance" (streamable HTTP, stateless)
+
+Configuration: OPENROUTER_API_KEY (required, environment only: it spends money),
+OPENROUTER_BASE_URL, and the flags in `python credits_gateway.py --help`.
+
+How it works:
+ 1. fetch_credits() makes the one upstream call with urllib, never following a
+    redirect, and turns every failure into an UpstreamError(status, message).
+ 2. CreditsHandler serves REST on http.server's ThreadingHTTPServer, a thread per connection.
+ 3. The MCP server (the `mcp` package, optional) runs under uvicorn in a second thread,
+    and its tool calls the same fetch_credits(), so both surfaces answer alike.
+ 4. main() binds both ports first (a busy port exits 1), then serves until SIGINT or
+    SIGTERM, and then stops taking connections and lets requests in flight finish.
+"""
+import argparse
+import http.client
+import http.server
+import ipaddress
+import json
+import math
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import types
+import urllib.error
+import urllib.parse
+import urllib.request
+
+__version__ = "1.0.0"
+
+# --- Configuration ---------------------------------------------------------------
+
+DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
+MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
+ENVIRONMENT_HELP = """environment:
+  OPENROUTER_API_KEY    OpenRouter management key (required; never passed as a flag)
+  OPENROUTER_BASE_URL   upstream base URL (default %s; --base-url wins)""" % DEFAULT_BASE_URL
+
+
+def log(message):
+    print("credits-gateway: " + message, file=sys.stderr, flush=True)
+
+
+def fail(code, message):
+    """Stop with one line on stderr and no traceback: the user can act on a line."""
+    log(message)
+    raise SystemExit(code)
+
+
+def port_number(text):
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0 to 65535 (0 picks a free one)")
+    return port
+
+
+def seconds(text):
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def parse_config(argv=None, environ=os.environ):
+    """Turn the command line and the environment into a checked config, or exit 2."""
+    parser = argparse.ArgumentParser(
+        prog="credits_gateway.py", description="Serve the OpenRouter credit balance over REST and MCP.",
+        epilog=ENVIRONMENT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; 0.0.0.0 opens it to the network)")
+    parser.add_argument("--rest-port", type=port_number, default=8080, help="REST port (default 8080)")
+    parser.add_argument("--mcp-port", type=port_number, default=9090, help="MCP port (default 9090)")
+    parser.add_argument("--no-mcp", action="store_true", help="serve REST only")
+    parser.add_argument("--base-url", help="upstream base URL (default: $OPENROUTER_BASE_URL or %s)"
+                        % DEFAULT_BASE_URL)
+    parser.add_argument("--timeout", type=seconds, default=10.0, help="upstream timeout (default 10 s)")
+    config = parser.parse_args(argv)
+
+    config.key = environ.get("OPENROUTER_API_KEY", "").strip()
+    if not config.key:
+        fail(2, "OPENROUTER_API_KEY is not set; export a management key (%s)." % MANAGEMENT_KEYS_URL)
+    if not all(c.isascii() and c.isprintable() and not c.isspace() for c in config.key):
+        fail(2, "OPENROUTER_API_KEY contains spaces or control characters; copy the key again.")
+    base_url = config.base_url or environ.get("OPENROUTER_BASE_URL") or DEFAULT_BASE_URL
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        fail(2, "the base URL must start with http:// or https://, like %s." % DEFAULT_BASE_URL)
+    config.base_url = base_url.rstrip("/")
+    return config
+
+
+# --- The upstream call -------------------------------------------------------------
+
+class UpstreamError(Exception):
+    """The upstream call failed. `status` and `message` are what both surfaces answer."""
+
+    def __init__(self, status, message, upstream_status=None, retry_after=None):
+        super().__init__(message)
+        self.status, self.message = status, message
+        self.upstream_status, self.retry_after = upstream_status, retry_after
+
+
+def build_opener():
+    """urllib's default opener minus its redirect handler: a redirect would carry the key
+    to whatever host the Location names. A 3xx then surfaces as an HTTPError."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(),
+                    urllib.request.HTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(),
+                    urllib.request.HTTPErrorProcessor()):
+        opener.add_handler(handler)
+    return opener
+
+
+OPENER = build_opener()
+
+
+def upstream_message(body, key):
+    """The upstream's own error message, on one short line, with the key cut out."""
+    try:
+        message = json.loads(body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = body.decode("utf-8", "replace")
+    message = " ".join(str(message).replace(key, "[redacted]").split())
+    return message[:200] or "no message"
+
+
+def http_failure(status, message, retry_after):
+    """The one place where an upstream HTTP status becomes the gateway's answer."""
+    if status == 401:
+        text = "OpenRouter rejected OPENROUTER_API_KEY (%s); check the key." % message
+    elif status == 403:
+        text = ("OpenRouter refused the key (%s): /credits answers only for a management key, "
+                "create one at %s." % (message, MANAGEMENT_KEYS_URL))
+    elif status == 429:
+        return UpstreamError(429, "OpenRouter is rate-limiting this key; retry later.", 429, retry_after)
+    elif 300 <= status < 400:
+        text = "OpenRouter answered a redirect (%d); it was not followed, so the key went nowhere else." % status
+    else:
+        text = "OpenRouter answered %d: %s" % (status, message)
+    return UpstreamError(502, text, status)
+
+
+def fetch_credits(config):
+    """GET {base_url}/credits with the key; return the JSON object or raise UpstreamError."""
+    request = urllib.request.Request(config.base_url + "/credits", headers={
+        "Authorization": "Bearer " + config.key, "Accept": "application/json",
+        "User-Agent": "credits-gateway/" + __version__})
+    try:
+        with OPENER.open(request, timeout=config.timeout) as response:
+            body = response.read(MAX_UPSTREAM_BODY + 1)  # stop reading at the limit
+    except urllib.error.HTTPError as error:
+        with error:
+            message = upstream_message(error.read(64 * 1024), config.key)
+        raise http_failure(error.code, message, error.headers.get("Retry-After")) from None
+    except socket.timeout:
+        raise UpstreamError(504, "OpenRouter did not answer within %g s." % config.timeout) from None
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, socket.timeout):
+            raise UpstreamError(504, "OpenRouter did not answer within %g s." % config.timeout) from None
+        raise UpstreamError(502, "Could not reach OpenRouter: %s." % error.reason) from None
+    except (OSError, http.client.HTTPException) as error:
+        raise UpstreamError(502, "The connection to OpenRouter failed: %s." % (error or type(error).__name__)) from None
+    if len(body) > MAX_UPSTREAM_BODY:
+        raise UpstreamError(502, "OpenRouter answered more than 1 MiB; a credit balance is far smaller.", 200)
+    try:
+        credits = json.loads(body)
+    except ValueError:
+        credits = None
+    if not isinstance(credits, dict):
+        raise UpstreamError(502, "OpenRouter answered 200 but not with a JSON object.", 200)
+    return credits
+
+
+# --- REST --------------------------------------------------------------------------
+
+def error_body(status, message, upstream_status=None):
+    """An error in OpenRouter's own shape, so clients parse the gateway like the upstream."""
+    error = {"code": status, "message": message}
+    if upstream_status is not None:
+        error["metadata"] = {"upstream_status": upstream_status}
+    return {"error": error}
+
+
+class CreditsHandler(http.server.BaseHTTPRequestHandler):
+    """One REST connection. Every answer, errors included, is JSON."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive
+    server_version = "credits-gateway/" + __version__
+    disable_nagle_algorithm = True  # else each keep-alive response waits ~40 ms for a delayed ACK
+    wbufsize = 64 * 1024  # headers and body leave in one send()
+
+    def do_GET(self):
+        path = urllib.parse.urlsplit(self.path).path
+        route = {"/v1/credits": self.get_credits, "/health/live": self.get_live,
+                 "/health/ready": self.get_ready}.get(path)
+        if route is None:
+            self.send_json(404, error_body(404, "No such path; the balance is at GET /v1/credits."))
+        else:
+            self.serve(route)
+
+    do_HEAD = do_GET
+
+    def do_other(self):
+        if urllib.parse.urlsplit(self.path).path == "/v1/credits":
+            self.send_json(405, error_body(405, "Use GET (or HEAD) on /v1/credits."), {"Allow": "GET, HEAD"})
+        else:
+            self.send_json(404, error_body(404, "No such path; the balance is at GET /v1/credits."))
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_CONNECT = do_other
+
+    def serve(self, route):
+        """Run a route, counted as in flight so that shutdown waits for its answer."""
+        with self.server.lock:
+            self.server.in_flight += 1
+        try:
+            route()
+        finally:
+            with self.server.lock:
+                self.server.in_flight -= 1
+
+    def get_credits(self):
+        try:
+            credits = self.server.get_credits()
+        except UpstreamError as error:
+            headers = {"Retry-After": error.retry_after} if error.retry_after else {}
+            body = error_body(error.status, error.message, error.upstream_status)
+            self.send_json(error.status, body, headers)
+        else:
+            self.send_json(200, credits)
+
+    def get_live(self):
+        self.send_json(200, {"status": "UP"})
+
+    def get_ready(self):
+        if self.server.is_ready():
+            self.send_json(200, {"status": "UP"})
+        else:
+            self.send_json(503, {"status": "DOWN"})
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (400, 414, 431, 501) in JSON. It calls this when the
+        request could not be read whole, so the connection closes after the answer."""
+        self.close_connection = True
+        message = message or self.responses.get(code, ("Error",))[0]
+        self.send_json(code, error_body(code, message + "."), {"Connection": "close"})
+
+    def send_json(self, status, value, headers=None):
+        body = json.dumps(value).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, header in (headers or {}).items():
+            self.send_header(name, header)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def handle(self):
+        try:
+            super().handle()
+        except (ConnectionError, socket.timeout):
+            pass  # the client went away mid-request: nothing to answer, nothing to report
+
+    def log_message(self, format, *args):
+        pass  # http.server would log every request and idle timeout to stderr
+
+
+def serve_rest(config, get_credits, is_ready):
+    """Bind the REST port (OSError if busy) and serve it in a thread."""
+    server = http.server.ThreadingHTTPServer((config.host, config.rest_port), CreditsHandler)
+    server.get_credits, server.is_ready = get_credits, is_ready
+    server.lock, server.in_flight = threading.Lock(), 0
+    threading.Thread(target=server.serve_forever, name="rest", daemon=True).start()
+    return server
+
+
+# --- MCP ---------------------------------------------------------------------------
+
+TOOL_DESCRIPTION = (
+    "Get the OpenRouter credit balance of the account behind the gateway's key. "
+    "Returns {\"data\": {\"total_credits\": X, \"total_usage\": Y}}: total_credits is what was "
+    "purchased and total_usage what has been spent, both in US dollars; the balance left is "
+    "total_credits - total_usage. Takes no arguments and changes nothing.")
+
+
+def build_mcp_server(get_credits):
+    """The MCP server and its one tool. mcp is imported here, not at the top: it is
+    optional (REST works without it) and takes about half a second to import."""
+    from typing import Any
+    from mcp.server.mcpserver import MCPServer
+    from mcp.types import CallToolResult, TextContent, ToolAnnotations
+
+    server = MCPServer("openrouter-credits", version=__version__, log_level="WARNING")
+    hints = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+
+    @server.tool(name="get-credit-balance", title="Get credit balance", description=TOOL_DESCRIPTION,
+                 annotations=hints)
+    def get_credit_balance() -> dict[str, Any]:  # the SDK runs sync tools in a worker thread
+        try:
+            return get_credits()
+        except UpstreamError as error:  # a ToolError would prefix "Error executing tool ..."
+            return CallToolResult(is_error=True, content=[TextContent(type="text", text=error.message)])
+
+    return server
+
+
+def run_mcp(config, get_credits, sock, state):
+    """Body of the MCP thread: build the app, then serve it on the bound socket until
+    state.mcp.should_exit. Missing mcp turns MCP off; any other ending stops the gateway."""
+    try:
+        import uvicorn
+        server = build_mcp_server(get_credits)
+    except ImportError as error:
+        log('MCP is off: %s (pip install "mcp>=2.3,<3"); REST still serves.' % error)
+        sock.close()
+        state.mcp_off = True
+        return
+    try:
+        # The SDK keeps its Host/Origin check (DNS rebinding) on only for these names.
+        host = "127.0.0.1" if is_loopback(config.host) else config.host
+        app = server.streamable_http_app(streamable_http_path="/mcp", host=host,
+                                         stateless_http=True, json_response=True)
+        state.mcp = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
+                                                  timeout_graceful_shutdown=config.timeout + 1))
+        log("MCP listening on http://%s:%d/mcp" % (config.host, sock.getsockname()[1]))
+        state.mcp.run(sockets=[sock])
+    finally:
+        if not (state.mcp and state.mcp.should_exit):  # it ended on its own: stop everything
+            state.mcp_failed = True
+            state.stopped.set()
+
+
+def is_loopback(host):
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+# --- main --------------------------------------------------------------------------
+
+def start(config):
+    """Bind both ports, then serve each in its own thread. A busy port exits 1, and
+    nothing is served until both are bound, so there is never a half-started gateway."""
+    state = types.SimpleNamespace(stopped=threading.Event(), mcp=None, mcp_off=config.no_mcp,
+                                  mcp_failed=False)
+
+    def get_credits():
+        return fetch_credits(config)
+
+    def is_ready():
+        return state.mcp_off or bool(state.mcp and state.mcp.started)
+
+    try:
+        state.rest = serve_rest(config, get_credits, is_ready)
+    except OSError as error:
+        fail(1, "cannot listen on %s:%d for REST: %s" % (config.host, config.rest_port, error.strerror or error))
+    log("REST listening on http://%s:%d/v1/credits" % (config.host, state.rest.server_address[1]))
+    if not config.no_mcp:
+        try:
+            sock = socket.create_server((config.host, config.mcp_port), backlog=1024)
+        except OSError as error:
+            stop(state)
+            fail(1, "cannot listen on %s:%d for MCP: %s" % (config.host, config.mcp_port, error.strerror or error))
+        state.mcp_port = sock.getsockname()[1]
+        state.mcp_thread = threading.Thread(target=run_mcp, args=(config, get_credits, sock, state),
+                                            name="mcp", daemon=True)
+        state.mcp_thread.start()
+    return state
+
+
+def stop(state, grace=2.0):
+    """Stop taking connections on both ports, then give requests in flight up to
+    `grace` seconds to be answered. Idle keep-alive connections are simply dropped."""
+    state.rest.shutdown()
+    state.rest.server_close()
+    if state.mcp is not None:
+        state.mcp.should_exit = True
+    deadline = time.monotonic() + grace
+    while state.rest.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if getattr(state, "mcp_thread", None):
+        state.mcp_thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def main(argv=None):
+    config = parse_config(argv)
+    state = start(config)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: state.stopped.set())
+    state.stopped.wait()
+    stop(state, grace=config.timeout + 1)
+    if state.mcp_failed:
+        fail(1, "the MCP server stopped unexpectedly; see the lines above.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,516 @@
+"""The specification of credits_gateway, as tests.
+
+    python -m unittest -v test_credits_gateway
+
+Everything runs on 127.0.0.1: a fake OpenRouter (below) plays the upstream, the
+gateway runs in-process on port 0 or as a real subprocess, and MCP is spoken
+through the `mcp` SDK's own client.
+"""
+import asyncio
+import http.client
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+import credits_gateway as gateway
+
+try:
+    import mcp
+except ImportError:
+    mcp = None
+needs_mcp = unittest.skipIf(mcp is None, 'mcp is not installed (pip install "mcp>=2.3,<3")')
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KEY = "sk-or-v1-SECRET-MARKER-5f0c2d9e"  # must never appear in anything the gateway says
+CREDITS = {"data": {"total_credits": 50.0, "total_usage": 12.345678}}
+
+
+# --- A fake OpenRouter -------------------------------------------------------------
+
+class FakeOpenRouter(http.server.BaseHTTPRequestHandler):
+    """GET /api/v1/credits the way OpenRouter answers it, or the fault named by server.mode."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        fake = self.server
+        with fake.lock:
+            fake.calls += 1
+            fake.auth_seen.append(self.headers.get("Authorization"))
+        if self.path != "/api/v1/credits":
+            return self.reply(404, {"error": {"code": 404, "message": "Not Found"}})
+        if self.headers.get("Authorization") != "Bearer " + KEY:
+            return self.reply(401, {"error": {"code": 401, "message": "User not found."}})
+        mode = fake.mode
+        if mode == "ok":
+            return self.reply(200, CREDITS)
+        if mode in (403, 429, 500, 503):
+            extra = {"Retry-After": "7"} if mode == 429 else {}
+            return self.reply(mode, {"error": {"code": mode, "message": "upstream says %d" % mode}}, extra)
+        if mode == "echo":
+            return self.reply(500, {"error": {"code": 500, "message": "bad header Bearer " + KEY}})
+        if mode == "redirect":
+            return self.reply(302, b"", {"Location": "http://127.0.0.1:%d/api/v1/credits" % fake.trap_port})
+        if mode == "slow":
+            time.sleep(3)
+            return self.reply(200, CREDITS)
+        if mode == "close":
+            self.close_connection = True
+            return
+        if mode == "huge":
+            return self.reply(200, b'{"pad": "' + b"x" * (4 * 1024 * 1024) + b'"}')
+        bodies = {"nonjson": b"<html>Bad gateway</html>", "array": b"[1, 2, 3]", "empty": b""}
+        return self.reply(200, bodies[mode])
+
+    def reply(self, status, body, headers=None):
+        if isinstance(body, dict):
+            body = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except ConnectionError:
+            pass  # the gateway stopped reading at its limit
+
+    def log_message(self, *args):
+        pass
+
+
+def start_fake():
+    """The fake upstream, plus a trap server that a redirect points at."""
+    fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenRouter)
+    trap = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenRouter)
+    for server in (fake, trap):
+        server.lock, server.calls, server.auth_seen, server.mode = threading.Lock(), 0, [], "ok"
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    fake.trap, fake.trap_port = trap, trap.server_address[1]
+    fake.base_url = "http://127.0.0.1:%d/api/v1" % fake.server_address[1]
+    return fake
+
+
+def stop_fake(fake):
+    for server in (fake, fake.trap):
+        server.shutdown()
+        server.server_close()
+
+
+# --- Helpers -----------------------------------------------------------------------
+
+def config_for(fake, *args, env=None):
+    environ = {"OPENROUTER_API_KEY": KEY} if env is None else env
+    return gateway.parse_config(["--rest-port", "0", "--mcp-port", "0", "--base-url", fake.base_url,
+                                 *args], environ)
+
+
+def request(port, method, path, headers=None, body=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        conn.close()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def refuses(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return False
+    except ConnectionRefusedError:
+        return True
+
+
+class FakeUpstreamTestCase(unittest.TestCase):
+    """One fake OpenRouter per test class, reset before each test."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fake = start_fake()
+        cls.addClassCleanup(stop_fake, cls.fake)
+
+    def setUp(self):
+        for server in (self.fake, self.fake.trap):
+            server.mode, server.calls, server.auth_seen = "ok", 0, []
+
+    @classmethod
+    def start_gateway(cls, *args):
+        """The gateway in-process on free ports, for the rest of the class."""
+        state = gateway.start(config_for(cls.fake, *args))
+        cls.addClassCleanup(gateway.stop, state)
+        return state
+
+
+# --- The upstream call -------------------------------------------------------------
+
+class TestUpstreamMapping(FakeUpstreamTestCase):
+    """fetch_credits(): every upstream outcome becomes one answer, the same for REST and MCP."""
+
+    def fetch(self, mode, *args):
+        self.fake.mode = mode
+        config = config_for(self.fake, *args)
+        try:
+            return gateway.fetch_credits(config)
+        except gateway.UpstreamError as error:
+            self.assertNotIn(KEY, error.message)
+            return error
+
+    def test_success_returns_the_upstream_object_and_sends_the_bearer_key(self):
+        self.assertEqual(self.fetch("ok"), CREDITS)
+        self.assertEqual(self.fake.auth_seen, ["Bearer " + KEY])
+
+    def test_rejected_key_is_502_naming_the_key_with_the_upstream_message(self):
+        config = config_for(self.fake, env={"OPENROUTER_API_KEY": "sk-or-v1-wrong"})
+        with self.assertRaises(gateway.UpstreamError) as caught:
+            gateway.fetch_credits(config)
+        error = caught.exception
+        self.assertEqual((error.status, error.upstream_status), (502, 401))
+        self.assertIn("OPENROUTER_API_KEY", error.message)
+        self.assertIn("User not found.", error.message)
+
+    def test_403_is_502_explaining_that_credits_needs_a_management_key(self):
+        error = self.fetch(403)
+        self.assertEqual((error.status, error.upstream_status), (502, 403))
+        self.assertIn("management key", error.message)
+
+    def test_429_stays_429_and_keeps_retry_after(self):
+        error = self.fetch(429)
+        self.assertEqual((error.status, error.upstream_status, error.retry_after), (429, 429, "7"))
+
+    def test_other_upstream_errors_are_502_with_status_and_message(self):
+        for status in (500, 503):
+            error = self.fetch(status)
+            self.assertEqual((error.status, error.upstream_status), (502, status))
+            self.assertIn("upstream says %d" % status, error.message)
+
+    def test_redirect_is_refused_and_the_key_never_reaches_its_target(self):
+        error = self.fetch("redirect")
+        self.assertEqual((error.status, error.upstream_status), (502, 302))
+        self.assertEqual(self.fake.trap.calls, 0)
+
+    def test_no_answer_within_the_timeout_is_504(self):
+        started = time.monotonic()
+        error = self.fetch("slow", "--timeout", "0.3")
+        self.assertEqual(error.status, 504)
+        self.assertLess(time.monotonic() - started, 1.3)
+
+    def test_connection_refused_is_502(self):
+        config = gateway.parse_config(["--base-url", "http://127.0.0.1:%d/api/v1" % free_port()],
+                                      {"OPENROUTER_API_KEY": KEY})
+        with self.assertRaises(gateway.UpstreamError) as caught:
+            gateway.fetch_credits(config)
+        self.assertEqual(caught.exception.status, 502)
+        self.assertIn("Could not reach OpenRouter", caught.exception.message)
+
+    def test_tls_failure_is_502(self):
+        url = self.fake.base_url.replace("http://", "https://")  # the fake speaks no TLS
+        config = gateway.parse_config(["--base-url", url], {"OPENROUTER_API_KEY": KEY})
+        with self.assertRaises(gateway.UpstreamError) as caught:
+            gateway.fetch_credits(config)
+        self.assertEqual(caught.exception.status, 502)
+
+    def test_dropped_connection_is_502(self):
+        self.assertEqual(self.fetch("close").status, 502)
+
+    def test_body_that_is_not_a_json_object_is_502(self):
+        for mode in ("nonjson", "array", "empty"):
+            error = self.fetch(mode)
+            self.assertEqual((error.status, error.upstream_status), (502, 200), mode)
+
+    def test_body_over_1_mib_is_502(self):
+        error = self.fetch("huge")
+        self.assertEqual(error.status, 502)
+        self.assertIn("1 MiB", error.message)
+
+    def test_upstream_message_echoing_the_key_is_redacted(self):
+        error = self.fetch("echo")  # fetch() asserts the key is absent
+        self.assertIn("[redacted]", error.message)
+
+
+# --- REST --------------------------------------------------------------------------
+
+class TestRest(FakeUpstreamTestCase):
+    """GET /v1/credits and the health endpoints, over real HTTP/1.1."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.port = cls.start_gateway("--no-mcp").rest.server_address[1]
+
+    def test_get_credits_answers_the_upstream_object_as_json(self):
+        status, headers, body = request(self.port, "GET", "/v1/credits")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Type"], "application/json")
+        self.assertEqual(json.loads(body), CREDITS)
+        self.assertEqual(int(headers["Content-Length"]), len(body))
+
+    def test_head_answers_the_same_status_and_headers_without_a_body(self):
+        status, headers, body = request(self.port, "HEAD", "/v1/credits")
+        self.assertEqual((status, body), (200, b""))
+        get_headers = request(self.port, "GET", "/v1/credits")[1]
+        self.assertEqual(headers["Content-Length"], get_headers["Content-Length"])
+
+    def test_query_string_is_ignored(self):
+        status, _, body = request(self.port, "GET", "/v1/credits?x=1")
+        self.assertEqual((status, json.loads(body)), (200, CREDITS))
+
+    def test_other_methods_on_credits_get_405_with_allow(self):
+        for method in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+            status, headers, body = request(self.port, method, "/v1/credits")
+            self.assertEqual(status, 405, method)
+            self.assertEqual(headers["Allow"], "GET, HEAD")
+            self.assertEqual(json.loads(body)["error"]["code"], 405)
+        self.assertEqual(self.fake.calls, 0)
+
+    def test_other_paths_get_404_in_openrouter_error_shape(self):
+        for path in ("/", "/v1/credits/", "/v1", "/credits"):
+            status, _, body = request(self.port, "GET", path)
+            self.assertEqual(status, 404, path)
+            error = json.loads(body)["error"]
+            self.assertEqual(error["code"], 404)
+            self.assertTrue(error["message"])
+
+    def test_upstream_error_answers_its_status_message_and_upstream_status(self):
+        self.fake.mode = 429
+        status, headers, body = request(self.port, "GET", "/v1/credits")
+        self.assertEqual((status, headers["Retry-After"]), (429, "7"))
+        self.assertEqual(json.loads(body), {"error": {
+            "code": 429, "message": "OpenRouter is rate-limiting this key; retry later.",
+            "metadata": {"upstream_status": 429}}})
+
+    def test_unreachable_upstream_has_no_upstream_status(self):
+        self.fake.mode = "close"
+        status, _, body = request(self.port, "GET", "/v1/credits")
+        self.assertEqual(status, 502)
+        self.assertNotIn("metadata", json.loads(body)["error"])
+
+    def test_health_live_is_up_without_calling_upstream(self):
+        status, _, body = request(self.port, "GET", "/health/live")
+        self.assertEqual((status, json.loads(body)), (200, {"status": "UP"}))
+        self.assertEqual(self.fake.calls, 0)
+
+    def test_health_ready_is_up_when_rest_alone_is_enabled(self):
+        status, _, body = request(self.port, "GET", "/health/ready")
+        self.assertEqual((status, json.loads(body)), (200, {"status": "UP"}))
+
+    def test_health_ready_is_503_down_while_a_listener_is_not_serving(self):
+        config = config_for(self.fake)
+        server = gateway.serve_rest(config, lambda: CREDITS, lambda: False)
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        status, _, body = request(server.server_address[1], "GET", "/health/ready")
+        self.assertEqual((status, json.loads(body)), (503, {"status": "DOWN"}))
+
+    def test_keep_alive_answers_several_requests_on_one_connection(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        self.addCleanup(conn.close)
+        for path, expected in (("/v1/credits", 200), ("/nope", 404), ("/health/live", 200)):
+            conn.request("GET", path)
+            response = conn.getresponse()
+            self.assertEqual(response.status, expected)
+            response.read()
+        self.assertEqual(response.getheader("Connection"), None)  # still open
+
+    def test_client_that_disconnects_mid_request_leaves_the_server_serving(self):
+        with socket.create_connection(("127.0.0.1", self.port)) as sock:
+            sock.sendall(b"GET /v1/credits HTTP/1.1\r\nHost: loc")
+        with socket.create_connection(("127.0.0.1", self.port)) as sock:
+            sock.sendall(b"GET /v1/credits HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            sock.shutdown(socket.SHUT_RDWR)
+        self.assertEqual(request(self.port, "GET", "/v1/credits")[0], 200)
+
+
+# --- MCP ---------------------------------------------------------------------------
+
+@needs_mcp
+class TestMcp(FakeUpstreamTestCase):
+    """The get-credit-balance tool, through the SDK's own streamable HTTP client."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        state = cls.start_gateway()
+        deadline = time.monotonic() + 10
+        while not (state.mcp and state.mcp.started) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        cls.url = "http://127.0.0.1:%d/mcp" % state.mcp_port
+
+    def session(self, action):
+        async def run():
+            async with mcp.Client(self.url) as client:
+                return await action(client)
+        return asyncio.run(run())
+
+    def test_server_names_itself_with_the_module_version(self):
+        async def server_info(client):
+            return client.server_info
+        info = self.session(server_info)
+        self.assertEqual((info.name, info.version), ("openrouter-credits", gateway.__version__))
+
+    def test_tool_is_listed_with_its_contract(self):
+        tools = self.session(lambda client: client.list_tools()).tools
+        self.assertEqual([tool.name for tool in tools], ["get-credit-balance"])
+        tool = tools[0].model_dump(by_alias=True, exclude_none=True)  # as it went over the wire
+        self.assertEqual(tool["title"], "Get credit balance")
+        for words in ("total_credits", "total_usage", "US dollars"):
+            self.assertIn(words, tool["description"])
+        self.assertEqual(tool["annotations"], {"readOnlyHint": True, "destructiveHint": False,
+                                               "idempotentHint": True, "openWorldHint": True})
+        self.assertEqual(tool["inputSchema"].get("properties"), {})
+        self.assertEqual(tool["outputSchema"]["type"], "object")
+
+    def test_tool_call_returns_the_upstream_object_as_structured_content_and_text(self):
+        result = self.session(lambda client: client.call_tool("get-credit-balance", {}))
+        self.assertFalse(result.is_error)
+        self.assertEqual(result.structured_content, CREDITS)
+        self.assertEqual([json.loads(block.text) for block in result.content], [CREDITS])
+
+    def test_tool_failure_is_an_error_result_with_the_rest_message(self):
+        self.fake.mode = 403
+        result = self.session(lambda client: client.call_tool("get-credit-balance", {}))
+        self.assertTrue(result.is_error)
+        expected = gateway.http_failure(403, "upstream says 403", None).message
+        self.assertEqual(result.content[0].text, expected)
+        self.assertNotIn(KEY, result.content[0].text)
+
+    def test_foreign_host_header_is_refused_on_loopback(self):
+        port = int(self.url.split(":")[2].split("/")[0])
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
+        headers = {"Host": "evil.example:%d" % port, "Content-Type": "application/json",
+                   "Accept": "application/json, text/event-stream"}
+        self.assertEqual(request(port, "POST", "/mcp", headers, body)[0], 421)
+
+
+# --- The command line --------------------------------------------------------------
+
+class TestCommandLine(FakeUpstreamTestCase):
+    """python credits_gateway.py as users run it: exit codes, signals, one-line errors."""
+
+    def run_gateway(self, *args, env=None, prelude=None):
+        """Start the real command line; return the process and its listening lines."""
+        environ = dict(os.environ, OPENROUTER_API_KEY=KEY) if env is None else env
+        command = [sys.executable, os.path.join(HERE, "credits_gateway.py"), *args]
+        if prelude:  # run the same file after `prelude`, e.g. to make mcp unimportable
+            code = prelude + "; import runpy, sys; sys.argv = %r; runpy.run_path(sys.argv[0], run_name='__main__')"
+            command = [sys.executable, "-c", code % command[1:]]
+        proc = subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(_reap, proc)
+        return proc
+
+    def wait_lines(self, proc, count):
+        lines = []
+        while len(lines) < count:
+            line = proc.stderr.readline()
+            if not line:
+                self.fail("gateway ended early: %r" % lines)
+            lines.append(line)
+        return lines
+
+    def finish(self, proc, timeout=5):
+        out, err = proc.communicate(timeout=timeout)
+        self.assertNotIn(KEY, out + err)
+        return proc.returncode, out, err
+
+    def test_missing_or_blank_key_exits_2_with_one_line(self):
+        for env in ({}, {"OPENROUTER_API_KEY": "  "}):
+            code, out, err = self.finish(self.run_gateway(env=dict(env, PATH=os.environ.get("PATH", ""))))
+            self.assertEqual(code, 2)
+            self.assertEqual(len(err.splitlines()), 1, err)
+            self.assertIn("OPENROUTER_API_KEY is not set", err)
+
+    def test_key_with_spaces_or_control_characters_exits_2_without_echoing_it(self):
+        for key in (KEY + " x", KEY + "\x07"):
+            code, out, err = self.finish(self.run_gateway(env=dict(os.environ, OPENROUTER_API_KEY=key)))
+            self.assertEqual(code, 2)
+            self.assertEqual(len(err.splitlines()), 1, err)
+            self.assertNotIn("Traceback", err)
+
+    def test_base_url_that_is_not_http_exits_2(self):
+        for url in ("ftp://example.com/api/v1", "openrouter.ai/api/v1"):
+            code, _, err = self.finish(self.run_gateway("--base-url", url))
+            self.assertEqual(code, 2)
+            self.assertEqual(len(err.splitlines()), 1, err)
+            self.assertIn("base URL", err)
+
+    def test_busy_port_exits_1_naming_it(self):
+        with socket.create_server(("127.0.0.1", 0)) as busy:
+            port = str(busy.getsockname()[1])
+            for flags in (["--rest-port", port, "--mcp-port", "0"], ["--rest-port", "0", "--mcp-port", port]):
+                code, _, err = self.finish(self.run_gateway("--base-url", self.fake.base_url, *flags))
+                self.assertEqual(code, 1)
+                self.assertIn(port, err.splitlines()[-1])
+                self.assertNotIn("Traceback", err)
+
+    def test_help_lists_flags_and_environment_variables(self):
+        code, out, _ = self.finish(self.run_gateway("--help"))
+        self.assertEqual(code, 0)
+        for word in ("--rest-port", "--mcp-port", "--no-mcp", "--timeout", "OPENROUTER_API_KEY",
+                     "OPENROUTER_BASE_URL"):
+            self.assertIn(word, out)
+
+    @needs_mcp
+    def test_sigterm_and_sigint_exit_0_and_close_both_listeners(self):
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            rest, mcp_port = free_port(), free_port()
+            proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", str(rest),
+                                    "--mcp-port", str(mcp_port))
+            lines = self.wait_lines(proc, 2)
+            self.assertIn("REST listening on http://127.0.0.1:%d/v1/credits\n" % rest, lines[0])
+            self.assertIn("MCP listening on http://127.0.0.1:%d/mcp\n" % mcp_port, lines[1])
+            self.assertEqual(request(rest, "GET", "/v1/credits")[0], 200)
+            started = time.monotonic()
+            proc.send_signal(signum)
+            code, _, err = self.finish(proc)
+            self.assertEqual(code, 0, err)
+            self.assertLess(time.monotonic() - started, 2.0)
+            self.assertTrue(refuses(rest) and refuses(mcp_port))
+
+    def test_without_mcp_installed_rest_still_serves(self):
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0",
+                                prelude="import sys; sys.modules['mcp'] = None")
+        lines = self.wait_lines(proc, 2)
+        self.assertIn("MCP is off", lines[1])
+        self.assertIn('pip install "mcp>=2.3,<3"', lines[1])
+        port = int(lines[0].rsplit(":", 1)[1].split("/")[0])
+        self.assertEqual(request(port, "GET", "/v1/credits")[2], json.dumps(CREDITS).encode())
+        self.assertEqual(request(port, "GET", "/health/ready")[0], 200)
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.finish(proc)[0], 0)
+
+    def test_upstream_failures_never_put_the_key_in_output(self):
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--no-mcp")
+        port = int(self.wait_lines(proc, 1)[0].rsplit(":", 1)[1].split("/")[0])
+        for mode in ("ok", 403, 429, 500, "echo", "redirect", "close", "nonjson"):
+            self.fake.mode = mode
+            status, headers, body = request(port, "GET", "/v1/credits")
+            self.assertNotIn(KEY, body.decode() + str(headers), mode)
+        proc.send_signal(signal.SIGTERM)
+        code, out, err = self.finish(proc)  # finish() asserts the key is absent
+        self.assertEqual(code, 0)
+        self.assertNotIn("Traceback", err)
+
+
+def _reap(proc):
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
+if __name__ == "__main__":
+    unittest.main()
