@@ -25,6 +25,7 @@ How it works:
 import argparse
 import http.client
 import http.server
+import hmac
 import ipaddress
 import json
 import math
@@ -45,10 +46,14 @@ __version__ = "1.0.0"
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
+MAX_REQUEST_BODY = 64 * 1024  # a GET's body is read and ignored, up to this
 MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
 ENVIRONMENT_HELP = """environment:
   OPENROUTER_API_KEY    OpenRouter management key (required; never passed as a flag)
-  OPENROUTER_BASE_URL   upstream base URL (default %s; --base-url wins)""" % DEFAULT_BASE_URL
+  OPENROUTER_BASE_URL   upstream base URL (default %s; --base-url wins)
+  CREDITS_CACHE_TTL     default for --cache-ttl
+  CREDITS_GATEWAY_TOKEN if set, callers must send Authorization: Bearer <token>
+                        (REST /v1/credits and MCP; the health endpoints stay open)""" % DEFAULT_BASE_URL
 
 
 def log(message):
@@ -75,6 +80,17 @@ def seconds(text):
     return value
 
 
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def seconds_or_zero(text):
+    return 0.0 if float(text) == 0 else seconds(text)
+
+
 def parse_config(argv=None, environ=os.environ):
     """Turn the command line and the environment into a checked config, or exit 2."""
     parser = argparse.ArgumentParser(
@@ -88,19 +104,42 @@ def parse_config(argv=None, environ=os.environ):
     parser.add_argument("--base-url", help="upstream base URL (default: $OPENROUTER_BASE_URL or %s)"
                         % DEFAULT_BASE_URL)
     parser.add_argument("--timeout", type=seconds, default=10.0, help="upstream timeout (default 10 s)")
+    parser.add_argument("--idle-timeout", type=seconds, default=15.0,
+                        help="close a connection that sends no whole request for this long (default 15 s)")
+    parser.add_argument("--max-connections", type=positive_int, default=1024,
+                        help="REST connections served at once; more get 503 (default 1024)")
+    parser.add_argument("--cache-ttl", type=seconds_or_zero, default=environ.get("CREDITS_CACHE_TTL", "0"),
+                        help="reuse a balance for this long (default 0: every request asks OpenRouter)")
     config = parser.parse_args(argv)
 
     config.key = environ.get("OPENROUTER_API_KEY", "").strip()
+    config.token = environ.get("CREDITS_GATEWAY_TOKEN", "").strip()
     if not config.key:
         fail(2, "OPENROUTER_API_KEY is not set; export a management key (%s)." % MANAGEMENT_KEYS_URL)
-    if not all(c.isascii() and c.isprintable() and not c.isspace() for c in config.key):
-        fail(2, "OPENROUTER_API_KEY contains spaces or control characters; copy the key again.")
+    for name, secret in (("OPENROUTER_API_KEY", config.key), ("CREDITS_GATEWAY_TOKEN", config.token)):
+        if not all(c.isascii() and c.isprintable() and not c.isspace() for c in secret):
+            fail(2, "%s contains spaces or control characters; copy it again." % name)
     base_url = config.base_url or environ.get("OPENROUTER_BASE_URL") or DEFAULT_BASE_URL
     parts = urllib.parse.urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         fail(2, "the base URL must start with http:// or https://, like %s." % DEFAULT_BASE_URL)
     config.base_url = base_url.rstrip("/")
     return config
+
+
+def is_loopback(host):
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def authorized(header, token):
+    """Whether an Authorization header (bytes) carries the caller token, if one is set.
+    compare_digest takes the same time wherever the first difference is."""
+    return not token or hmac.compare_digest(header, b"Bearer " + token.encode())
 
 
 # --- The upstream call -------------------------------------------------------------
@@ -146,6 +185,7 @@ def http_failure(status, message, retry_after):
         text = ("OpenRouter refused the key (%s): /credits answers only for a management key, "
                 "create one at %s." % (message, MANAGEMENT_KEYS_URL))
     elif status == 429:
+        retry_after = retry_after if retry_after.isprintable() else ""  # no CR/LF into our headers
         return UpstreamError(429, "OpenRouter is rate-limiting this key; retry later.", 429, retry_after)
     elif 300 <= status < 400:
         text = "OpenRouter answered a redirect (%d); it was not followed, so the key went nowhere else." % status
@@ -165,7 +205,7 @@ def fetch_credits(config):
     except urllib.error.HTTPError as error:
         with error:
             message = upstream_message(error.read(64 * 1024), config.key)
-        raise http_failure(error.code, message, error.headers.get("Retry-After")) from None
+        raise http_failure(error.code, message, error.headers.get("Retry-After", "")) from None
     except socket.timeout:
         raise UpstreamError(504, "OpenRouter did not answer within %g s." % config.timeout) from None
     except urllib.error.URLError as error:
@@ -185,6 +225,41 @@ def fetch_credits(config):
     return credits
 
 
+# --- Sharing the call --------------------------------------------------------------
+
+def share_upstream(config):
+    """Wrap fetch_credits() for both surfaces. Callers that arrive while a call is in
+    flight wait for it and share its outcome (single flight), and with --cache-ttl a
+    success is reused for that long; errors never are. The lock is never held while
+    waiting on the network. Returns get_credits() -> (credits, monotonic time fetched)."""
+    lock = threading.Lock()
+    shared = types.SimpleNamespace(flight=None, result=(None, -math.inf))
+
+    def get_credits():
+        with lock:
+            if time.monotonic() - shared.result[1] < config.cache_ttl:
+                return shared.result
+            flight, leading = shared.flight, shared.flight is None
+            if leading:
+                flight = shared.flight = types.SimpleNamespace(done=threading.Event(), result=None, error=None)
+        if leading:
+            try:
+                flight.result = (fetch_credits(config), time.monotonic())
+            except UpstreamError as error:
+                flight.error = error
+            finally:
+                with lock:
+                    shared.flight = None
+                    shared.result = flight.result or shared.result
+                flight.done.set()
+        flight.done.wait()
+        if flight.error:
+            raise flight.error
+        return flight.result
+
+    return get_credits
+
+
 # --- REST --------------------------------------------------------------------------
 
 def error_body(status, message, upstream_status=None):
@@ -200,47 +275,63 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"  # keep-alive
     server_version = "credits-gateway/" + __version__
-    disable_nagle_algorithm = True  # else each keep-alive response waits ~40 ms for a delayed ACK
-    wbufsize = 64 * 1024  # headers and body leave in one send()
+    disable_nagle_algorithm = True  # with send_json's single write: no 40 ms delayed-ACK stall
 
-    def do_GET(self):
+    def dispatch(self):
         path = urllib.parse.urlsplit(self.path).path
-        route = {"/v1/credits": self.get_credits, "/health/live": self.get_live,
-                 "/health/ready": self.get_ready}.get(path)
-        if route is None:
+        routes = {"/v1/credits": self.get_credits, "/health/live": self.get_live,
+                  "/health/ready": self.get_ready}
+        refusal = self.refusal(path)
+        if refusal:
+            status, message, headers = refusal
+            self.send_json(status, error_body(status, message), headers)
+        elif path not in routes:
             self.send_json(404, error_body(404, "No such path; the balance is at GET /v1/credits."))
+        elif self.command not in ("GET", "HEAD"):
+            self.send_json(405, error_body(405, "Use GET or HEAD on %s." % path), {"Allow": "GET, HEAD"})
         else:
-            self.serve(route)
+            self.server.busy.add(self)  # shutdown waits for these answers
+            try:
+                routes[path]()
+            finally:
+                self.server.busy.discard(self)
 
-    do_HEAD = do_GET
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = dispatch
 
-    def do_other(self):
-        if urllib.parse.urlsplit(self.path).path == "/v1/credits":
-            self.send_json(405, error_body(405, "Use GET (or HEAD) on /v1/credits."), {"Allow": "GET, HEAD"})
-        else:
-            self.send_json(404, error_body(404, "No such path; the balance is at GET /v1/credits."))
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_CONNECT = do_other
-
-    def serve(self, route):
-        """Run a route, counted as in flight so that shutdown waits for its answer."""
-        with self.server.lock:
-            self.server.in_flight += 1
-        try:
-            route()
-        finally:
-            with self.server.lock:
-                self.server.in_flight -= 1
+    def refusal(self, path):
+        """Every protective check, in order: (status, message, headers) to refuse, or None."""
+        close = {"Connection": "close"}
+        if not self.admitted:
+            return 503, "The gateway is serving --max-connections clients; retry shortly.", close
+        length = self.headers.get("Content-Length", "0")
+        if "Transfer-Encoding" in self.headers or not (length.isascii() and length.isdigit()):
+            return 400, "Send a request body, if any, with a plain Content-Length.", close
+        if int(length) > MAX_REQUEST_BODY:
+            return 413, "A request body over 64 KiB is refused; GET needs none.", close
+        self.rfile.read(int(length))  # ignored, but read: the next request starts after it
+        host = urllib.parse.urlsplit("//" + self.headers.get("Host", "localhost")).hostname or ""
+        if self.server.loopback_only and not is_loopback(host):  # DNS rebinding
+            return 421, "This gateway answers only to a loopback Host such as localhost.", {}
+        if path == "/v1/credits" and not authorized(self.headers.get("Authorization", "").encode("latin-1"),
+                                                    self.server.config.token):
+            return 401, "Send Authorization: Bearer <CREDITS_GATEWAY_TOKEN>.", {"WWW-Authenticate": "Bearer"}
+        return None
 
     def get_credits(self):
         try:
-            credits = self.server.get_credits()
+            credits, fetched_at = self.server.get_credits()
         except UpstreamError as error:
-            headers = {"Retry-After": error.retry_after} if error.retry_after else {}
+            headers = {"Cache-Control": "no-store"}
+            if error.retry_after:
+                headers["Retry-After"] = error.retry_after
             body = error_body(error.status, error.message, error.upstream_status)
-            self.send_json(error.status, body, headers)
+            return self.send_json(error.status, body, headers)
+        ttl = self.server.config.cache_ttl
+        if ttl:  # RFC 9111: a client may reuse the answer for max-age minus its Age
+            headers = {"Cache-Control": "max-age=%d" % ttl, "Age": "%d" % (time.monotonic() - fetched_at)}
         else:
-            self.send_json(200, credits)
+            headers = {"Cache-Control": "no-store"}
+        self.send_json(200, credits, headers)
 
     def get_live(self):
         self.send_json(200, {"status": "UP"})
@@ -254,39 +345,84 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
     def send_error(self, code, message=None, explain=None):
         """http.server's own errors (400, 414, 431, 501) in JSON. It calls this when the
         request could not be read whole, so the connection closes after the answer."""
-        self.close_connection = True
         message = message or self.responses.get(code, ("Error",))[0]
         self.send_json(code, error_body(code, message + "."), {"Connection": "close"})
 
     def send_json(self, status, value, headers=None):
+        """The one way out: head and body in a single write, so a keep-alive client gets
+        one packet. (send_response and send_header would cost a write or a flush more.)"""
         body = json.dumps(value).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, header in (headers or {}).items():
-            self.send_header(name, header)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        self.wfile.flush()
+        head = ["HTTP/1.1 %d %s" % (status, self.responses[status][0]), "Server: " + self.server_version,
+                "Date: " + self.date_time_string(), "Content-Type: application/json",
+                "Content-Length: %d" % len(body)]
+        head += ["%s: %s" % header for header in (headers or {}).items()]
+        self.close_connection = self.close_connection or "Connection: close" in head
+        if self.command == "HEAD":
+            body = b""
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+
+    def setup(self):
+        self.timeout = self.server.config.idle_timeout  # bounds every read and write
+        super().setup()
 
     def handle(self):
+        self.admitted = self.server.slots.acquire(blocking=False)
         try:
-            super().handle()
+            if self.admitted:
+                super().handle()
+            else:  # read one request, so the 503 is not lost to a reset, and close
+                self.connection.settimeout(1)
+                self.handle_one_request()
         except (ConnectionError, socket.timeout):
             pass  # the client went away mid-request: nothing to answer, nothing to report
+        finally:
+            self.server.reading.pop(self.connection, None)
+            if self.admitted:
+                self.server.slots.release()
+
+    def handle_one_request(self):
+        self.server.reading[self.connection] = time.monotonic()  # see close_slow_clients()
+        super().handle_one_request()
+
+    def parse_request(self):
+        parsed = super().parse_request()  # reads the request line's headers
+        self.server.reading.pop(self.connection, None)
+        return parsed
 
     def log_message(self, format, *args):
         pass  # http.server would log every request and idle timeout to stderr
 
 
+class RestServer(http.server.ThreadingHTTPServer):
+    request_queue_size = 1024  # socketserver's 5 drops connections under a burst of clients
+
+
 def serve_rest(config, get_credits, is_ready):
     """Bind the REST port (OSError if busy) and serve it in a thread."""
-    server = http.server.ThreadingHTTPServer((config.host, config.rest_port), CreditsHandler)
-    server.get_credits, server.is_ready = get_credits, is_ready
-    server.lock, server.in_flight = threading.Lock(), 0
+    server = RestServer((config.host, config.rest_port), CreditsHandler)
+    server.config, server.get_credits, server.is_ready = config, get_credits, is_ready
+    server.busy = set()  # handlers answering a request; set.add and discard are atomic
+    server.loopback_only = is_loopback(config.host)
+    server.slots = threading.BoundedSemaphore(config.max_connections)
+    server.reading = {}  # connection -> when it began to send a request's head
     threading.Thread(target=server.serve_forever, name="rest", daemon=True).start()
+    threading.Thread(target=close_slow_clients, args=(server,), name="reaper", daemon=True).start()
     return server
+
+
+def close_slow_clients(server):
+    """Give each request's line and headers --idle-timeout in all. The socket timeout
+    alone restarts with every byte, so a client dribbling one byte at a time could
+    hold its thread forever."""
+    while server.socket.fileno() != -1:
+        time.sleep(1)
+        too_old = time.monotonic() - server.config.idle_timeout
+        for connection, since in server.reading.copy().items():
+            if since < too_old:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed
 
 
 # --- MCP ---------------------------------------------------------------------------
@@ -312,11 +448,36 @@ def build_mcp_server(get_credits):
                  annotations=hints)
     def get_credit_balance() -> dict[str, Any]:  # the SDK runs sync tools in a worker thread
         try:
-            return get_credits()
+            return get_credits()[0]
         except UpstreamError as error:  # a ToolError would prefix "Error executing tool ..."
             return CallToolResult(is_error=True, content=[TextContent(type="text", text=error.message)])
 
     return server
+
+
+def require_token(app, token):
+    """ASGI middleware: with a caller token set, every MCP request must carry it."""
+    refusal = json.dumps(error_body(401, "Send Authorization: Bearer <CREDITS_GATEWAY_TOKEN>.")).encode()
+
+    async def guarded(scope, receive, send):
+        if scope["type"] == "http" and not authorized(dict(scope["headers"]).get(b"authorization", b""), token):
+            await send({"type": "http.response.start", "status": 401, "headers": [
+                (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+            await send({"type": "http.response.body", "body": refusal})
+            return
+        await app(scope, receive, send)
+    return guarded
+
+
+def listen(host, port):
+    """The MCP listening socket, bound here so that a busy port is known before anything
+    serves. IPPROTO_TCP is spelled out because asyncio turns on TCP_NODELAY only for
+    sockets that say so; without it every MCP answer stalls 40 ms on a delayed ACK."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    return sock
 
 
 def run_mcp(config, get_credits, sock, state):
@@ -335,23 +496,18 @@ def run_mcp(config, get_credits, sock, state):
         host = "127.0.0.1" if is_loopback(config.host) else config.host
         app = server.streamable_http_app(streamable_http_path="/mcp", host=host,
                                          stateless_http=True, json_response=True)
-        state.mcp = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
-                                                  timeout_graceful_shutdown=config.timeout + 1))
+        state.mcp = uvicorn.Server(uvicorn.Config(
+            require_token(app, config.token), log_level="warning", lifespan="on",
+            limit_concurrency=config.max_connections, timeout_keep_alive=config.idle_timeout,
+            timeout_graceful_shutdown=config.timeout + 1))
+        if state.stopped.is_set():
+            return  # stopped while mcp was importing; stop() could not reach state.mcp yet
         log("MCP listening on http://%s:%d/mcp" % (config.host, sock.getsockname()[1]))
         state.mcp.run(sockets=[sock])
     finally:
-        if not (state.mcp and state.mcp.should_exit):  # it ended on its own: stop everything
+        if not state.stopped.is_set():  # MCP ended on its own: stop the whole gateway
             state.mcp_failed = True
             state.stopped.set()
-
-
-def is_loopback(host):
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 # --- main --------------------------------------------------------------------------
@@ -362,20 +518,21 @@ def start(config):
     state = types.SimpleNamespace(stopped=threading.Event(), mcp=None, mcp_off=config.no_mcp,
                                   mcp_failed=False)
 
-    def get_credits():
-        return fetch_credits(config)
-
     def is_ready():
         return state.mcp_off or bool(state.mcp and state.mcp.started)
 
+    get_credits = share_upstream(config)
     try:
         state.rest = serve_rest(config, get_credits, is_ready)
     except OSError as error:
         fail(1, "cannot listen on %s:%d for REST: %s" % (config.host, config.rest_port, error.strerror or error))
     log("REST listening on http://%s:%d/v1/credits" % (config.host, state.rest.server_address[1]))
+    if not is_loopback(config.host) and not config.token:
+        log("warning: listening on %s with no CREDITS_GATEWAY_TOKEN: anyone who can reach it "
+            "can read the balance." % config.host)
     if not config.no_mcp:
         try:
-            sock = socket.create_server((config.host, config.mcp_port), backlog=1024)
+            sock = listen(config.host, config.mcp_port)
         except OSError as error:
             stop(state)
             fail(1, "cannot listen on %s:%d for MCP: %s" % (config.host, config.mcp_port, error.strerror or error))
@@ -389,12 +546,13 @@ def start(config):
 def stop(state, grace=2.0):
     """Stop taking connections on both ports, then give requests in flight up to
     `grace` seconds to be answered. Idle keep-alive connections are simply dropped."""
+    state.stopped.set()  # before reading state.mcp: see run_mcp()
     state.rest.shutdown()
     state.rest.server_close()
     if state.mcp is not None:
         state.mcp.should_exit = True
     deadline = time.monotonic() + grace
-    while state.rest.in_flight and time.monotonic() < deadline:
+    while state.rest.busy and time.monotonic() < deadline:
         time.sleep(0.02)
     if getattr(state, "mcp_thread", None):
         state.mcp_thread.join(max(0.0, deadline - time.monotonic()))

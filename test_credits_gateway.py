@@ -48,6 +48,8 @@ class FakeOpenRouter(http.server.BaseHTTPRequestHandler):
             return self.reply(404, {"error": {"code": 404, "message": "Not Found"}})
         if self.headers.get("Authorization") != "Bearer " + KEY:
             return self.reply(401, {"error": {"code": 401, "message": "User not found."}})
+        if fake.hold:
+            fake.hold.wait(10)  # a test holds the answer to pile up concurrent callers
         mode = fake.mode
         if mode == "ok":
             return self.reply(200, CREDITS)
@@ -92,7 +94,7 @@ def start_fake():
     fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenRouter)
     trap = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenRouter)
     for server in (fake, trap):
-        server.lock, server.calls, server.auth_seen, server.mode = threading.Lock(), 0, [], "ok"
+        server.lock, server.calls, server.auth_seen, server.mode, server.hold = threading.Lock(), 0, [], "ok", None
         threading.Thread(target=server.serve_forever, daemon=True).start()
     fake.trap, fake.trap_port = trap, trap.server_address[1]
     fake.base_url = "http://127.0.0.1:%d/api/v1" % fake.server_address[1]
@@ -129,6 +131,12 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def wait_for_mcp(state):
+    deadline = time.monotonic() + 10
+    while not (state.mcp and state.mcp.started) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def refuses(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -147,7 +155,7 @@ class FakeUpstreamTestCase(unittest.TestCase):
 
     def setUp(self):
         for server in (self.fake, self.fake.trap):
-            server.mode, server.calls, server.auth_seen = "ok", 0, []
+            server.mode, server.calls, server.auth_seen, server.hold = "ok", 0, [], None
 
     @classmethod
     def start_gateway(cls, *args):
@@ -336,6 +344,106 @@ class TestRest(FakeUpstreamTestCase):
         self.assertEqual(request(self.port, "GET", "/v1/credits")[0], 200)
 
 
+# --- Sharing the call --------------------------------------------------------------
+
+class TestSharing(FakeUpstreamTestCase):
+    """share_upstream(): one upstream call for many callers, and the optional cache."""
+
+    def concurrently(self, count, call):
+        """Run `call` from `count` threads while the fake holds its answer; return the outcomes."""
+        self.fake.hold = threading.Event()
+        outcomes = []
+
+        def one():
+            try:
+                outcomes.append(call())
+            except gateway.UpstreamError as error:
+                outcomes.append(error)
+        threads = [threading.Thread(target=one) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.3)  # every thread is now waiting on the one call
+        self.fake.hold.set()
+        for thread in threads:
+            thread.join(10)
+        return outcomes
+
+    def test_concurrent_rest_requests_while_upstream_holds_make_one_call(self):
+        port = self.start_gateway("--no-mcp").rest.server_address[1]
+        outcomes = self.concurrently(16, lambda: request(port, "GET", "/v1/credits"))
+        self.assertEqual([(status, json.loads(body)) for status, _, body in outcomes], [(200, CREDITS)] * 16)
+        self.assertEqual(self.fake.calls, 1)
+
+    def test_a_failing_call_releases_every_waiter_with_its_error(self):
+        self.fake.mode = 500
+        get_credits = gateway.share_upstream(config_for(self.fake))
+        outcomes = self.concurrently(8, get_credits)
+        self.assertEqual(len(outcomes), 8)
+        self.assertEqual({(error.status, error.upstream_status) for error in outcomes}, {(502, 500)})
+        self.assertEqual(self.fake.calls, 1)
+
+    def test_without_cache_each_call_after_the_last_one_asks_upstream(self):
+        get_credits = gateway.share_upstream(config_for(self.fake))
+        get_credits(), get_credits()
+        self.assertEqual(self.fake.calls, 2)
+
+    def test_cached_answer_is_reused_until_the_ttl_passes(self):
+        get_credits = gateway.share_upstream(config_for(self.fake, "--cache-ttl", "0.5"))
+        first = get_credits()
+        self.assertEqual(get_credits(), first)
+        self.assertEqual(self.fake.calls, 1)
+        time.sleep(0.6)
+        self.assertEqual(get_credits()[0], CREDITS)
+        self.assertEqual(self.fake.calls, 2)
+
+    def test_errors_are_never_cached(self):
+        self.fake.mode = 503
+        get_credits = gateway.share_upstream(config_for(self.fake, "--cache-ttl", "60"))
+        for _ in range(2):
+            self.assertRaises(gateway.UpstreamError, get_credits)
+        self.fake.mode = "ok"
+        self.assertEqual(get_credits()[0], CREDITS)
+        self.assertEqual(self.fake.calls, 3)
+
+    def test_cache_ttl_comes_from_the_environment_and_the_flag_wins(self):
+        env = {"OPENROUTER_API_KEY": KEY, "CREDITS_CACHE_TTL": "7"}
+        self.assertEqual(config_for(self.fake, env=env).cache_ttl, 7)
+        self.assertEqual(config_for(self.fake, "--cache-ttl", "3", env=env).cache_ttl, 3)
+
+    def test_rest_says_no_store_without_cache(self):
+        port = self.start_gateway("--no-mcp").rest.server_address[1]
+        headers = request(port, "GET", "/v1/credits")[1]
+        self.assertEqual(headers["Cache-Control"], "no-store")
+        self.assertIsNone(headers["Age"])
+
+    def test_rest_answers_from_cache_carry_max_age_and_their_age(self):
+        port = self.start_gateway("--no-mcp", "--cache-ttl", "5").rest.server_address[1]
+        first = request(port, "GET", "/v1/credits")[1]
+        time.sleep(1.05)
+        status, second, body = request(port, "GET", "/v1/credits")
+        self.assertEqual((status, json.loads(body)), (200, CREDITS))
+        self.assertEqual((first["Cache-Control"], first["Age"]), ("max-age=5", "0"))
+        self.assertEqual((second["Cache-Control"], second["Age"]), ("max-age=5", "1"))
+        self.assertEqual(self.fake.calls, 1)
+
+    @needs_mcp
+    def test_rest_and_mcp_callers_share_one_call(self):
+        state = self.start_gateway()
+        wait_for_mcp(state)
+        url = "http://127.0.0.1:%d/mcp" % state.mcp_port
+        port = state.rest.server_address[1]
+
+        def call_tool():
+            async def run():
+                async with mcp.Client(url) as client:
+                    return (await client.call_tool("get-credit-balance", {})).structured_content
+            return asyncio.run(run())
+        calls = [lambda: json.loads(request(port, "GET", "/v1/credits")[2]), call_tool]
+        outcomes = self.concurrently(2, lambda: calls.pop()())
+        self.assertEqual(outcomes, [CREDITS, CREDITS])
+        self.assertEqual(self.fake.calls, 1)
+
+
 # --- MCP ---------------------------------------------------------------------------
 
 @needs_mcp
@@ -346,9 +454,7 @@ class TestMcp(FakeUpstreamTestCase):
     def setUpClass(cls):
         super().setUpClass()
         state = cls.start_gateway()
-        deadline = time.monotonic() + 10
-        while not (state.mcp and state.mcp.started) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for_mcp(state)
         cls.url = "http://127.0.0.1:%d/mcp" % state.mcp_port
 
     def session(self, action):
