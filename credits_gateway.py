@@ -405,7 +405,7 @@ def serve_rest(config, get_credits, is_ready):
     server.loopback_only = is_loopback(config.host)
     server.slots = threading.BoundedSemaphore(config.max_connections)
     server.reading = {}  # connection -> when it began to send a request's head
-    threading.Thread(target=server.serve_forever, name="rest", daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.1,), name="rest", daemon=True).start()
     threading.Thread(target=close_slow_clients, args=(server,), name="reaper", daemon=True).start()
     return server
 

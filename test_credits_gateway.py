@@ -7,7 +7,11 @@ gateway runs in-process on port 0 or as a real subprocess, and MCP is spoken
 through the `mcp` SDK's own client.
 """
 import asyncio
+import contextlib
 import http.client
+import io
+import random
+import resource
 import http.server
 import json
 import os
@@ -66,8 +70,21 @@ class FakeOpenRouter(http.server.BaseHTTPRequestHandler):
         if mode == "close":
             self.close_connection = True
             return
-        if mode == "huge":
-            return self.reply(200, b'{"pad": "' + b"x" * (4 * 1024 * 1024) + b'"}')
+        if mode == "hang":
+            time.sleep(5)
+            self.close_connection = True
+            return
+        if mode == "huge":  # 64 MiB, streamed so that the fake itself stays small
+            self.send_response(200)
+            self.send_header("Content-Length", str(64 * 1024 * 1024))
+            self.end_headers()
+            chunk = b"x" * (1024 * 1024)
+            try:
+                for _ in range(64):
+                    self.wfile.write(chunk)
+            except ConnectionError:
+                pass  # the gateway stopped reading at its limit
+            return
         bodies = {"nonjson": b"<html>Bad gateway</html>", "array": b"[1, 2, 3]", "empty": b""}
         return self.reply(200, bodies[mode])
 
@@ -125,10 +142,26 @@ def request(port, method, path, headers=None, body=None):
         conn.close()
 
 
+def read_responses(sock, count):
+    """Read `count` HTTP responses off one connection: [(status, parsed JSON body)]."""
+    stream = sock.makefile("rb")
+    responses = []
+    for _ in range(count):
+        status = int(stream.readline().split()[1])
+        headers = http.client.parse_headers(stream)
+        responses.append((status, json.loads(stream.read(int(headers["Content-Length"])))))
+    return responses
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def port_of(listening_line):
+    """The port in 'credits-gateway: REST listening on http://127.0.0.1:PORT/v1/credits'."""
+    return int(listening_line.rsplit(":", 1)[1].split("/")[0])
 
 
 def wait_for_mcp(state):
@@ -156,6 +189,32 @@ class FakeUpstreamTestCase(unittest.TestCase):
     def setUp(self):
         for server in (self.fake, self.fake.trap):
             server.mode, server.calls, server.auth_seen, server.hold = "ok", 0, [], None
+
+    def run_gateway(self, *args, env=None, prelude=None):
+        """Start the real command line; return the process and its listening lines."""
+        environ = dict(os.environ, OPENROUTER_API_KEY=KEY) if env is None else env
+        command = [sys.executable, os.path.join(HERE, "credits_gateway.py"), *args]
+        if prelude:  # run the same file after `prelude`, e.g. to make mcp unimportable
+            code = prelude + "; import runpy, sys; sys.argv = %r; runpy.run_path(sys.argv[0], run_name='__main__')"
+            command = [sys.executable, "-c", code % command[1:]]
+        proc = subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(_reap, proc)
+        return proc
+
+    def wait_lines(self, proc, count):
+        """The first `count` lines the gateway writes to stderr."""
+        lines = []
+        while len(lines) < count:
+            line = proc.stderr.readline()
+            if not line:
+                self.fail("gateway ended early: %r" % lines)
+            lines.append(line)
+        return lines
+
+    def finish(self, proc, timeout=5):
+        out, err = proc.communicate(timeout=timeout)
+        self.assertNotIn(KEY, out + err)
+        return proc.returncode, out, err
 
     @classmethod
     def start_gateway(cls, *args):
@@ -444,6 +503,258 @@ class TestSharing(FakeUpstreamTestCase):
         self.assertEqual(self.fake.calls, 1)
 
 
+# --- Protection --------------------------------------------------------------------
+
+class TestProtection(FakeUpstreamTestCase):
+    """Faults, bad input and unwanted callers: clear refusals, nothing lost, nothing leaked."""
+
+    def gateway_with(self, *args, token=None):
+        env = {"OPENROUTER_API_KEY": KEY}
+        if token:
+            env["CREDITS_GATEWAY_TOKEN"] = token
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            state = gateway.start(config_for(self.fake, *args, env=env))
+        self.addCleanup(gateway.stop, state)
+        state.log = err.getvalue()
+        return state
+
+    def test_caller_token_guards_credits_but_not_health(self):
+        port = self.gateway_with("--no-mcp", token="caller-token").rest.server_address[1]
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "caller-token"}):
+            status, response_headers, body = request(port, "GET", "/v1/credits", headers)
+            self.assertEqual((status, response_headers["WWW-Authenticate"]), (401, "Bearer"))
+            self.assertEqual(json.loads(body)["error"]["code"], 401)
+        self.assertEqual(request(port, "GET", "/v1/credits", {"Authorization": "Bearer caller-token"})[0], 200)
+        self.assertEqual(request(port, "GET", "/health/live")[0], 200)
+        self.assertEqual(request(port, "GET", "/health/ready")[0], 200)
+        self.assertEqual(self.fake.calls, 1)
+
+    @needs_mcp
+    def test_caller_token_guards_every_mcp_request(self):
+        state = self.gateway_with(token="caller-token")
+        wait_for_mcp(state)
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        status, response_headers, _ = request(state.mcp_port, "POST", "/mcp", headers, body)
+        self.assertEqual((status, response_headers["WWW-Authenticate"]), (401, "Bearer"))
+        import httpx2
+        from mcp.client.streamable_http import streamable_http_client
+
+        async def call():
+            async with httpx2.AsyncClient(headers={"Authorization": "Bearer caller-token"}) as http_client:
+                transport = streamable_http_client("http://127.0.0.1:%d/mcp" % state.mcp_port, http_client=http_client)
+                async with mcp.Client(transport) as client:
+                    return await client.call_tool("get-credit-balance", {})
+        self.assertEqual(asyncio.run(call()).structured_content, CREDITS)
+
+    def test_a_non_loopback_host_without_token_warns_once(self):
+        self.assertEqual(self.gateway_with("--no-mcp", "--host", "0.0.0.0").log.count("warning"), 1)
+        self.assertNotIn("warning", self.gateway_with("--no-mcp", "--host", "0.0.0.0", token="t").log)
+        self.assertNotIn("warning", self.gateway_with("--no-mcp").log)
+
+    def test_foreign_host_header_gets_421_and_loopback_names_pass(self):
+        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        for host in ("evil.example", "evil.example:%d" % port, "10.0.0.1", "localhost.evil.example"):
+            status, _, body = request(port, "GET", "/v1/credits", {"Host": host})
+            self.assertEqual((status, json.loads(body)["error"]["code"]), (421, 421), host)
+        for host in ("localhost", "localhost:%d" % port, "127.0.0.1:1", "[::1]:8080", "127.1.2.3"):
+            self.assertEqual(request(port, "GET", "/v1/credits", {"Host": host})[0], 200, host)
+        self.assertEqual(self.fake.calls, 5)
+
+    def test_rest_sends_no_cors_headers(self):
+        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        for method in ("GET", "OPTIONS"):
+            headers = request(port, method, "/v1/credits", {"Origin": "http://evil.example"})[1]
+            self.assertFalse([name for name in headers if name.lower().startswith("access-control")])
+
+    def test_silent_and_dribbling_clients_are_closed_after_the_idle_timeout(self):
+        port = self.gateway_with("--no-mcp", "--idle-timeout", "1").rest.server_address[1]
+        silent = socket.create_connection(("127.0.0.1", port))
+        dribbler = socket.create_connection(("127.0.0.1", port))
+        self.addCleanup(silent.close)
+        self.addCleanup(dribbler.close)
+        started = time.monotonic()
+        closed_at = None
+        for byte in b"GET /v1/credits HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 200:
+            try:
+                dribbler.send(bytes([byte]))
+            except OSError:
+                closed_at = time.monotonic() - started
+                break
+            time.sleep(0.2)
+        self.assertIsNotNone(closed_at, "a dribbling client was never closed")
+        self.assertLess(closed_at, 3.5)
+        silent.settimeout(3)
+        self.assertEqual(silent.recv(100), b"")  # closed with nothing to say
+        self.assertEqual(request(port, "GET", "/health/live")[0], 200)
+
+    def test_a_burst_of_64_clients_is_accepted_without_syn_retries(self):
+        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        durations = []
+
+        def one():
+            started = time.monotonic()
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                durations.append(time.monotonic() - started)
+        threads = [threading.Thread(target=one) for _ in range(64)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(len(durations), 64)
+        self.assertLess(max(durations), 0.9)  # a dropped SYN is retried after 1 s
+
+    def test_past_max_connections_a_new_client_gets_503_and_the_server_recovers(self):
+        port = self.gateway_with("--no-mcp", "--max-connections", "2").rest.server_address[1]
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        time.sleep(0.2)
+        status, headers, body = request(port, "GET", "/v1/credits")
+        self.assertEqual((status, headers["Connection"]), (503, "close"))
+        self.assertEqual(json.loads(body)["error"]["code"], 503)
+        for sock in held:
+            sock.close()
+        deadline = time.monotonic() + 3
+        while request(port, "GET", "/v1/credits")[0] != 200:
+            self.assertLess(time.monotonic(), deadline, "the server did not recover")
+            time.sleep(0.05)
+
+    def test_oversized_or_malformed_requests_get_json_errors_and_the_server_keeps_serving(self):
+        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        cases = {
+            b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n": 414,
+            b"GET / HTTP/1.1\r\n" + b"X-A: b\r\n" * 101 + b"\r\n": 431,
+            b"GET / HTTP/1.1\r\nX-A: " + b"b" * 70000 + b"\r\n\r\n": 431,
+            b"GARBAGE\r\n\r\n": 400,
+            b"GET / HTTP/9.9\r\n\r\n": 505,
+            b"GET /v1/credits HTTP/1.1\r\nContent-Length: 70000\r\n\r\n": 413,
+            b"GET /v1/credits HTTP/1.1\r\nContent-Length: -1\r\n\r\n": 400,
+            b"GET /v1/credits HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n": 400,
+        }
+        for raw, expected in cases.items():
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(raw)
+                response = http.client.HTTPResponse(sock)
+                response.begin()
+                self.assertEqual(response.status, expected, raw[:40])
+                self.assertEqual(json.loads(response.read())["error"]["code"], expected)
+            self.assertEqual(request(port, "GET", "/health/live")[0], 200)
+
+    def test_a_get_with_a_small_body_is_answered_and_the_connection_stays_usable(self):
+        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /v1/credits HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5000\r\n\r\n"
+                         + b"z" * 5000 + b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            self.assertEqual(read_responses(sock, 2), [(200, CREDITS), (200, {"status": "UP"})])
+
+    def test_pipelined_requests_each_get_exactly_one_response(self):
+        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            one = b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            sock.sendall(one % b"/v1/credits" + one % b"/nope" + b"POST /v1/credits HTTP/1.1\r\n\r\n"
+                         + one % b"/health/live")
+            statuses = [status for status, _ in read_responses(sock, 4)]
+            self.assertEqual(statuses, [200, 404, 405, 200])
+            sock.settimeout(0.3)
+            with self.assertRaises(socket.timeout):
+                sock.recv(1)  # nothing more: one response per request
+
+    def test_garbage_leaves_the_process_serving_without_leaking_threads_or_files(self):
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0",
+                                "--cache-ttl", "60")  # garbage that parses as GET /v1/credits stays local
+        port, mcp_port = [port_of(line) for line in self.wait_lines(proc, 2)]
+        deadline = time.monotonic() + 5
+        while request(port, "GET", "/health/ready")[0] != 200:
+            self.assertLess(time.monotonic(), deadline, "never ready")
+            time.sleep(0.01)
+
+        def threads_and_files():
+            with open("/proc/%d/status" % proc.pid) as status:
+                threads = int(status.read().split("Threads:")[1].split()[0])
+            return threads, len(os.listdir("/proc/%d/fd" % proc.pid))
+        before = threads_and_files()
+        rng = random.Random(20261127)
+        valid = b"GET /v1/credits HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"
+        pieces = [b"\x00", b"\r\n", b"\r", b"\n", b" ", b":", b"GET", b"FOO", b"HTTP/1.1", b"HTTP/0.9",
+                  b"HTTP/2.0", b"Content-Length: -5\r\n", b"Content-Length: 99999999999999\r\n",
+                  b"Host: \x00evil\r\n", b"/v1/\x00credits", b"%00", b"\xff\xfe"]
+
+        def garbage():
+            kind = rng.randrange(3)
+            if kind == 0:
+                size = rng.randrange(1, 200)
+                return rng.getrandbits(8 * size).to_bytes(size, "little")
+            if kind == 1:
+                return valid[:rng.randrange(len(valid))]
+            data = bytearray(valid)
+            for _ in range(rng.randrange(1, 5)):
+                at = rng.randrange(len(data))
+                data[at:at + rng.randrange(4)] = rng.choice(pieces)
+            return bytes(data)
+        payloads = [garbage() for _ in range(10000)]
+
+        def send_all(chunk):
+            for payload in chunk:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                        sock.sendall(payload)
+                        sock.shutdown(socket.SHUT_WR)
+                        while sock.recv(65536):
+                            pass
+                except OSError:
+                    pass  # a reset is a fine answer to garbage
+        threads = [threading.Thread(target=send_all, args=(payloads[i::8],)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        mcp_headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        for body in (b"{", b"[]", b"null", b'{"jsonrpc": "2.0"}', b'{"jsonrpc": "2.0", "id": 1, "method": 5}',
+                     rng.getrandbits(800).to_bytes(100, "little")):
+            self.assertLess(request(mcp_port, "POST", "/mcp", mcp_headers, body)[0], 500, body)
+        status, _, body = request(port, "GET", "/v1/credits")
+        self.assertEqual((status, json.loads(body)), (200, CREDITS))
+        deadline = time.monotonic() + 5
+        while threads_and_files() > before:
+            self.assertLess(time.monotonic(), deadline, "leak: %r -> %r" % (before, threads_and_files()))
+            time.sleep(0.05)
+        self.assertIsNone(proc.poll())
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.finish(proc)[0], 0)
+
+    def test_slow_and_hung_upstreams_get_504_soon_after_the_timeout(self):
+        port = self.gateway_with("--no-mcp", "--timeout", "0.5").rest.server_address[1]
+        for mode in ("slow", "hang"):
+            self.fake.mode = mode
+            started = time.monotonic()
+            self.assertEqual(request(port, "GET", "/v1/credits")[0], 504, mode)
+            self.assertLess(time.monotonic() - started, 1.5, mode)
+
+    def test_a_64_mib_upstream_body_is_cut_at_1_mib_and_memory_stays_flat(self):
+        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        self.fake.mode = "huge"
+        peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for _ in range(3):
+            status, _, body = request(port, "GET", "/v1/credits")
+            self.assertEqual(status, 502)
+            self.assertIn("1 MiB", json.loads(body)["error"]["message"])
+        grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+        self.assertLess(grown_mib, 16)
+
+    def test_a_busy_mcp_port_leaves_no_rest_port_or_thread_behind(self):
+        threads_before = threading.active_count()
+        with socket.create_server(("127.0.0.1", 0)) as busy:
+            rest = free_port()
+            config = config_for(self.fake, "--rest-port", str(rest), "--mcp-port", str(busy.getsockname()[1]))
+            with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit) as caught:
+                gateway.start(config)
+        self.assertEqual(caught.exception.code, 1)
+        self.assertTrue(refuses(rest))
+        deadline = time.monotonic() + 3
+        while threading.active_count() > threads_before:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+
+
 # --- MCP ---------------------------------------------------------------------------
 
 @needs_mcp
@@ -508,31 +819,6 @@ class TestMcp(FakeUpstreamTestCase):
 class TestCommandLine(FakeUpstreamTestCase):
     """python credits_gateway.py as users run it: exit codes, signals, one-line errors."""
 
-    def run_gateway(self, *args, env=None, prelude=None):
-        """Start the real command line; return the process and its listening lines."""
-        environ = dict(os.environ, OPENROUTER_API_KEY=KEY) if env is None else env
-        command = [sys.executable, os.path.join(HERE, "credits_gateway.py"), *args]
-        if prelude:  # run the same file after `prelude`, e.g. to make mcp unimportable
-            code = prelude + "; import runpy, sys; sys.argv = %r; runpy.run_path(sys.argv[0], run_name='__main__')"
-            command = [sys.executable, "-c", code % command[1:]]
-        proc = subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.addCleanup(_reap, proc)
-        return proc
-
-    def wait_lines(self, proc, count):
-        lines = []
-        while len(lines) < count:
-            line = proc.stderr.readline()
-            if not line:
-                self.fail("gateway ended early: %r" % lines)
-            lines.append(line)
-        return lines
-
-    def finish(self, proc, timeout=5):
-        out, err = proc.communicate(timeout=timeout)
-        self.assertNotIn(KEY, out + err)
-        return proc.returncode, out, err
-
     def test_missing_or_blank_key_exits_2_with_one_line(self):
         for env in ({}, {"OPENROUTER_API_KEY": "  "}):
             code, out, err = self.finish(self.run_gateway(env=dict(env, PATH=os.environ.get("PATH", ""))))
@@ -593,7 +879,7 @@ class TestCommandLine(FakeUpstreamTestCase):
         lines = self.wait_lines(proc, 2)
         self.assertIn("MCP is off", lines[1])
         self.assertIn('pip install "mcp>=2.3,<3"', lines[1])
-        port = int(lines[0].rsplit(":", 1)[1].split("/")[0])
+        port = port_of(lines[0])
         self.assertEqual(request(port, "GET", "/v1/credits")[2], json.dumps(CREDITS).encode())
         self.assertEqual(request(port, "GET", "/health/ready")[0], 200)
         proc.send_signal(signal.SIGTERM)
@@ -601,7 +887,7 @@ class TestCommandLine(FakeUpstreamTestCase):
 
     def test_upstream_failures_never_put_the_key_in_output(self):
         proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--no-mcp")
-        port = int(self.wait_lines(proc, 1)[0].rsplit(":", 1)[1].split("/")[0])
+        port = port_of(self.wait_lines(proc, 1)[0])
         for mode in ("ok", 403, 429, 500, "echo", "redirect", "close", "nonjson"):
             self.fake.mode = mode
             status, headers, body = request(port, "GET", "/v1/credits")
