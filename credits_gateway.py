@@ -1,31 +1,29 @@
 """credits_gateway: your OpenRouter credit balance over REST and MCP, from one file.
 
-Run it:
-    pip install "mcp>=2.3,<3" && OPENROUTER_API_KEY=... python credits_gateway.py
-Test it:
-    python -m unittest -v test_credits_gateway
+Run it:   pip install "mcp>=2.3,<3" && OPENROUTER_API_KEY=... python credits_gateway.py
+Test it:  python -m unittest -v test_credits_gateway
 
 What it serves (the Naftiko capability "OpenRouter API — Credits"):
-    REST  GET http://127.0.0.1:8080/v1/credits    the upstream JSON object, unchanged
-          GET /health/live, GET /health/ready      {"status": "UP"} (ready: 503 DOWN until all listeners serve)
-    MCP   http://127.0.0.1:9090/mcp                tool "get-credit-balance" (streamable HTTP, stateless)
+    REST  GET http://127.0.0.1:8080/v1/credits   the upstream JSON object, unchanged
+          GET /health/live, /health/ready        {"status": "UP"} (ready: 503 until all listeners serve)
+    MCP   http://127.0.0.1:9090/mcp               tool "get-credit-balance" (streamable HTTP, stateless)
+          --stdio                                 the same tool over stdin/stdout
+    CLI   --once                                  print the balance once and exit
 
-Configuration: OPENROUTER_API_KEY (required, environment only: it spends money),
-OPENROUTER_BASE_URL, and the flags in `python credits_gateway.py --help`.
+Configuration: OPENROUTER_API_KEY (required, from the environment only: it spends money),
+OPENROUTER_BASE_URL, CREDITS_GATEWAY_TOKEN, CREDITS_CACHE_TTL, and the flags in --help.
 
-How it works:
- 1. fetch_credits() makes the one upstream call with urllib, never following a
-    redirect, and turns every failure into an UpstreamError(status, message).
- 2. CreditsHandler serves REST on http.server's ThreadingHTTPServer, a thread per connection.
- 3. The MCP server (the `mcp` package, optional) runs under uvicorn in a second thread,
-    and its tool calls the same fetch_credits(), so both surfaces answer alike.
- 4. main() binds both ports first (a busy port exits 1), then serves until SIGINT or
-    SIGTERM, and then stops taking connections and lets requests in flight finish.
+How it works: fetch_credits() makes the one upstream call with urllib, never following a
+redirect, and maps every failure to an UpstreamError(status, message) in one place.
+share_upstream() lets concurrent callers share the call in flight. CreditsHandler serves
+REST on http.server's ThreadingHTTPServer; the MCP server (the optional `mcp` package)
+runs under uvicorn in a second thread, and both call the same shared function. main()
+binds both ports, serves until SIGINT or SIGTERM, then lets requests in flight finish.
 """
 import argparse
+import hmac
 import http.client
 import http.server
-import hmac
 import ipaddress
 import json
 import math
@@ -42,18 +40,17 @@ import urllib.request
 
 __version__ = "1.0.0"
 
-# --- Configuration ---------------------------------------------------------------
+# --- Configuration -----------------------------------------------------------------
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
 MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
 MAX_REQUEST_BODY = 64 * 1024  # a GET's body is read and ignored, up to this
-MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
 ENVIRONMENT_HELP = """environment:
-  OPENROUTER_API_KEY    OpenRouter management key (required; never passed as a flag)
-  OPENROUTER_BASE_URL   upstream base URL (default %s; --base-url wins)
-  CREDITS_CACHE_TTL     default for --cache-ttl
-  CREDITS_GATEWAY_TOKEN if set, callers must send Authorization: Bearer <token>
-                        (REST /v1/credits and MCP; the health endpoints stay open)""" % DEFAULT_BASE_URL
+  OPENROUTER_API_KEY     OpenRouter management key (required; never a flag)
+  OPENROUTER_BASE_URL    upstream base URL (default %s)
+  CREDITS_GATEWAY_TOKEN  if set, /v1/credits and MCP callers must send it as a Bearer token
+  CREDITS_CACHE_TTL      default for --cache-ttl""" % DEFAULT_BASE_URL
 
 
 def log(message):
@@ -61,34 +58,9 @@ def log(message):
 
 
 def fail(code, message):
-    """Stop with one line on stderr and no traceback: the user can act on a line."""
+    """Stop with one line on stderr, no traceback: a line is what a person can act on."""
     log(message)
     raise SystemExit(code)
-
-
-def port_number(text):
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError("a port is 0 to 65535 (0 picks a free one)")
-    return port
-
-
-def seconds(text):
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError("must be a positive number of seconds")
-    return value
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
-def seconds_or_zero(text):
-    return 0.0 if float(text) == 0 else seconds(text)
 
 
 def parse_config(argv=None, environ=os.environ):
@@ -96,49 +68,52 @@ def parse_config(argv=None, environ=os.environ):
     parser = argparse.ArgumentParser(
         prog="credits_gateway.py", description="Serve the OpenRouter credit balance over REST and MCP.",
         epilog=ENVIRONMENT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default 127.0.0.1; 0.0.0.0 opens it to the network)")
-    parser.add_argument("--rest-port", type=port_number, default=8080, help="REST port (default 8080)")
-    parser.add_argument("--mcp-port", type=port_number, default=9090, help="MCP port (default 9090)")
-    parser.add_argument("--no-mcp", action="store_true", help="serve REST only")
-    parser.add_argument("--base-url", help="upstream base URL (default: $OPENROUTER_BASE_URL or %s)"
-                        % DEFAULT_BASE_URL)
-    parser.add_argument("--timeout", type=seconds, default=10.0, help="upstream timeout (default 10 s)")
-    parser.add_argument("--idle-timeout", type=seconds, default=15.0,
-                        help="close a connection that sends no whole request for this long (default 15 s)")
-    parser.add_argument("--max-connections", type=positive_int, default=1024,
-                        help="REST connections served at once; more get 503 (default 1024)")
-    parser.add_argument("--cache-ttl", type=seconds_or_zero, default=environ.get("CREDITS_CACHE_TTL", "0"),
-                        help="reuse a balance for this long (default 0: every request asks OpenRouter)")
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 opens it)")
+    add("--rest-port", type=int, default=8080, help="REST port (default 8080; 0: any)")
+    add("--mcp-port", type=int, default=9090, help="MCP port (default 9090; 0: any)")
+    add("--no-mcp", action="store_true", help="serve REST only")
+    add("--stdio", action="store_true", help="serve the MCP tool over stdin/stdout instead of HTTP")
+    add("--once", action="store_true", help="print the balance as JSON and exit (1 on an upstream error)")
+    add("--base-url", default=environ.get("OPENROUTER_BASE_URL", DEFAULT_BASE_URL), help="upstream base URL")
+    add("--timeout", type=float, default=10.0, help="upstream timeout (default 10 s)")
+    add("--cache-ttl", type=float, default=environ.get("CREDITS_CACHE_TTL", "0"),
+        help="reuse a balance for this many seconds (default 0: ask OpenRouter every time)")
+    add("--idle-timeout", type=float, default=15.0,
+        help="close a connection that sends no whole request for this long (default 15 s)")
+    add("--max-connections", type=int, default=1024,
+        help="REST connections served at once; more get 503 (default 1024)")
+    add("--quiet", action="store_true", help="no access log line per REST request")
+    add("--version", action="version", version="%(prog)s " + __version__)
     config = parser.parse_args(argv)
-
+    for flag, low, high in (("rest_port", 0, 65535), ("mcp_port", 0, 65535), ("timeout", 0.001, 1e6),
+                            ("cache_ttl", 0, 1e9), ("idle_timeout", 0.001, 1e6), ("max_connections", 1, 1e6)):
+        if not low <= getattr(config, flag) <= high:  # also refuses nan
+            fail(2, "--%s must be from %g to %g." % (flag.replace("_", "-"), low, high))
     config.key = environ.get("OPENROUTER_API_KEY", "").strip()
     config.token = environ.get("CREDITS_GATEWAY_TOKEN", "").strip()
     if not config.key:
         fail(2, "OPENROUTER_API_KEY is not set; export a management key (%s)." % MANAGEMENT_KEYS_URL)
     for name, secret in (("OPENROUTER_API_KEY", config.key), ("CREDITS_GATEWAY_TOKEN", config.token)):
         if not all(c.isascii() and c.isprintable() and not c.isspace() for c in secret):
-            fail(2, "%s contains spaces or control characters; copy it again." % name)
-    base_url = config.base_url or environ.get("OPENROUTER_BASE_URL") or DEFAULT_BASE_URL
-    parts = urllib.parse.urlsplit(base_url)
+            fail(2, "%s has spaces or control characters inside; copy it again." % name)
+    parts = urllib.parse.urlsplit(config.base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         fail(2, "the base URL must start with http:// or https://, like %s." % DEFAULT_BASE_URL)
-    config.base_url = base_url.rstrip("/")
+    config.base_url = config.base_url.rstrip("/")
     return config
 
 
 def is_loopback(host):
-    if host.lower() == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return host.lower() == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
 
 def authorized(header, token):
-    """Whether an Authorization header (bytes) carries the caller token, if one is set.
-    compare_digest takes the same time wherever the first difference is."""
+    """Whether an Authorization header (bytes) carries the caller token, when one is set.
+    compare_digest takes as long wherever the first difference is: no timing hints."""
     return not token or hmac.compare_digest(header, b"Bearer " + token.encode())
 
 
@@ -147,15 +122,15 @@ def authorized(header, token):
 class UpstreamError(Exception):
     """The upstream call failed. `status` and `message` are what both surfaces answer."""
 
-    def __init__(self, status, message, upstream_status=None, retry_after=None):
+    def __init__(self, status, message, upstream_status=None, retry_after=""):
         super().__init__(message)
         self.status, self.message = status, message
         self.upstream_status, self.retry_after = upstream_status, retry_after
 
 
 def build_opener():
-    """urllib's default opener minus its redirect handler: a redirect would carry the key
-    to whatever host the Location names. A 3xx then surfaces as an HTTPError."""
+    """urllib's default opener minus its redirect handler, which would carry the key to
+    whatever host a Location names. A 3xx then surfaces as an HTTPError like a 4xx."""
     opener = urllib.request.OpenerDirector()
     for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(),
                     urllib.request.HTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(),
@@ -173,16 +148,15 @@ def upstream_message(body, key):
         message = json.loads(body)["error"]["message"]
     except (ValueError, KeyError, TypeError):
         message = body.decode("utf-8", "replace")
-    message = " ".join(str(message).replace(key, "[redacted]").split())
-    return message[:200] or "no message"
+    return " ".join(str(message).replace(key, "[redacted]").split())[:200] or "no message"
 
 
-def http_failure(status, message, retry_after):
+def http_failure(status, message, retry_after=""):
     """The one place where an upstream HTTP status becomes the gateway's answer."""
     if status == 401:
         text = "OpenRouter rejected OPENROUTER_API_KEY (%s); check the key." % message
     elif status == 403:
-        text = ("OpenRouter refused the key (%s): /credits answers only for a management key, "
+        text = ("OpenRouter refused the key (%s): /credits answers only for a management key; "
                 "create one at %s." % (message, MANAGEMENT_KEYS_URL))
     elif status == 429:
         retry_after = retry_after if retry_after.isprintable() else ""  # no CR/LF into our headers
@@ -206,14 +180,11 @@ def fetch_credits(config):
         with error:
             message = upstream_message(error.read(64 * 1024), config.key)
         raise http_failure(error.code, message, error.headers.get("Retry-After", "")) from None
-    except socket.timeout:
-        raise UpstreamError(504, "OpenRouter did not answer within %g s." % config.timeout) from None
-    except urllib.error.URLError as error:
-        if isinstance(error.reason, socket.timeout):
+    except (OSError, http.client.HTTPException) as error:  # URLError is an OSError too
+        reason = getattr(error, "reason", error)  # urllib wraps connect errors, not read errors
+        if isinstance(reason, socket.timeout):
             raise UpstreamError(504, "OpenRouter did not answer within %g s." % config.timeout) from None
-        raise UpstreamError(502, "Could not reach OpenRouter: %s." % error.reason) from None
-    except (OSError, http.client.HTTPException) as error:
-        raise UpstreamError(502, "The connection to OpenRouter failed: %s." % (error or type(error).__name__)) from None
+        raise UpstreamError(502, "Could not reach OpenRouter: %s." % (str(reason) or type(reason).__name__)) from None
     if len(body) > MAX_UPSTREAM_BODY:
         raise UpstreamError(502, "OpenRouter answered more than 1 MiB; a credit balance is far smaller.", 200)
     try:
@@ -225,13 +196,10 @@ def fetch_credits(config):
     return credits
 
 
-# --- Sharing the call --------------------------------------------------------------
-
 def share_upstream(config):
-    """Wrap fetch_credits() for both surfaces. Callers that arrive while a call is in
-    flight wait for it and share its outcome (single flight), and with --cache-ttl a
-    success is reused for that long; errors never are. The lock is never held while
-    waiting on the network. Returns get_credits() -> (credits, monotonic time fetched)."""
+    """Wrap fetch_credits() for both surfaces: callers that arrive while a call is in flight
+    share its outcome (single flight), and with --cache-ttl a success (never an error) is reused.
+    No lock is held over the network. Returns get_credits() -> (credits, monotonic fetch time)."""
     lock = threading.Lock()
     shared = types.SimpleNamespace(flight=None, result=(None, -math.inf))
 
@@ -263,7 +231,7 @@ def share_upstream(config):
 # --- REST --------------------------------------------------------------------------
 
 def error_body(status, message, upstream_status=None):
-    """An error in OpenRouter's own shape, so clients parse the gateway like the upstream."""
+    """An error in OpenRouter's own shape, so that clients parse the gateway like OpenRouter."""
     error = {"code": status, "message": message}
     if upstream_status is not None:
         error["metadata"] = {"upstream_status": upstream_status}
@@ -271,13 +239,14 @@ def error_body(status, message, upstream_status=None):
 
 
 class CreditsHandler(http.server.BaseHTTPRequestHandler):
-    """One REST connection. Every answer, errors included, is JSON."""
+    """One REST connection. Every answer, errors included, is JSON and leaves in one write."""
 
     protocol_version = "HTTP/1.1"  # keep-alive
     server_version = "credits-gateway/" + __version__
-    disable_nagle_algorithm = True  # with send_json's single write: no 40 ms delayed-ACK stall
+    disable_nagle_algorithm = True  # with the single write: no 40 ms delayed-ACK stall
 
     def dispatch(self):
+        self.server.reading.pop(self.connection, None)  # the head is in: see close_slow_clients()
         path = urllib.parse.urlsplit(self.path).path
         routes = {"/v1/credits": self.get_credits, "/health/live": self.get_live,
                   "/health/ready": self.get_ready}
@@ -310,7 +279,7 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
             return 413, "A request body over 64 KiB is refused; GET needs none.", close
         self.rfile.read(int(length))  # ignored, but read: the next request starts after it
         host = urllib.parse.urlsplit("//" + self.headers.get("Host", "localhost")).hostname or ""
-        if self.server.loopback_only and not is_loopback(host):  # DNS rebinding
+        if self.server.loopback_only and not is_loopback(host):  # a DNS-rebinding web page
             return 421, "This gateway answers only to a loopback Host such as localhost.", {}
         if path == "/v1/credits" and not authorized(self.headers.get("Authorization", "").encode("latin-1"),
                                                     self.server.config.token):
@@ -321,45 +290,43 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
         try:
             credits, fetched_at = self.server.get_credits()
         except UpstreamError as error:
-            headers = {"Cache-Control": "no-store"}
-            if error.retry_after:
-                headers["Retry-After"] = error.retry_after
+            headers = {"Cache-Control": "no-store", "Retry-After": error.retry_after}
             body = error_body(error.status, error.message, error.upstream_status)
             return self.send_json(error.status, body, headers)
-        ttl = self.server.config.cache_ttl
-        if ttl:  # RFC 9111: a client may reuse the answer for max-age minus its Age
-            headers = {"Cache-Control": "max-age=%d" % ttl, "Age": "%d" % (time.monotonic() - fetched_at)}
-        else:
-            headers = {"Cache-Control": "no-store"}
+        ttl, age = self.server.config.cache_ttl, time.monotonic() - fetched_at
+        # RFC 9111: a client may reuse the answer for max-age minus its Age
+        headers = {"Cache-Control": "max-age=%d" % ttl, "Age": "%d" % age} if ttl else {"Cache-Control": "no-store"}
         self.send_json(200, credits, headers)
 
     def get_live(self):
         self.send_json(200, {"status": "UP"})
 
     def get_ready(self):
-        if self.server.is_ready():
-            self.send_json(200, {"status": "UP"})
-        else:
-            self.send_json(503, {"status": "DOWN"})
+        ready = self.server.is_ready()
+        self.send_json(200 if ready else 503, {"status": "UP" if ready else "DOWN"})
 
     def send_error(self, code, message=None, explain=None):
-        """http.server's own errors (400, 414, 431, 501) in JSON. It calls this when the
-        request could not be read whole, so the connection closes after the answer."""
+        """http.server's own errors (400, 414, 431, 501, 505) in JSON. It calls this when
+        a request could not be read whole, so the connection closes after the answer."""
         message = message or self.responses.get(code, ("Error",))[0]
         self.send_json(code, error_body(code, message + "."), {"Connection": "close"})
 
     def send_json(self, status, value, headers=None):
-        """The one way out: head and body in a single write, so a keep-alive client gets
-        one packet. (send_response and send_header would cost a write or a flush more.)"""
+        """The one way out: head and body in a single write (send_response and send_header
+        would cost a second write), then one access-log line."""
         body = json.dumps(value).encode()
         head = ["HTTP/1.1 %d %s" % (status, self.responses[status][0]), "Server: " + self.server_version,
                 "Date: " + self.date_time_string(), "Content-Type: application/json",
                 "Content-Length: %d" % len(body)]
-        head += ["%s: %s" % header for header in (headers or {}).items()]
+        head += ["%s: %s" % header for header in (headers or {}).items() if header[1]]
         self.close_connection = self.close_connection or "Connection: close" in head
         if self.command == "HEAD":
             body = b""
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        if not self.server.config.quiet:  # the path only: a query or a header may hold a secret
+            path = urllib.parse.quote(urllib.parse.urlsplit(self.path).path, safe="/%")
+            log("%s %s %d %.1f ms" % (self.command or "-", path or "-", status,
+                                      (time.monotonic() - self.started) * 1000))
 
     def setup(self):
         self.timeout = self.server.config.idle_timeout  # bounds every read and write
@@ -370,7 +337,7 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
         try:
             if self.admitted:
                 super().handle()
-            else:  # read one request, so the 503 is not lost to a reset, and close
+            else:  # read one request, so that the 503 is not lost to a reset, then close
                 self.connection.settimeout(1)
                 self.handle_one_request()
         except (ConnectionError, socket.timeout):
@@ -381,16 +348,12 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
                 self.server.slots.release()
 
     def handle_one_request(self):
-        self.server.reading[self.connection] = time.monotonic()  # see close_slow_clients()
+        self.path, self.started = "", time.monotonic()
+        self.server.reading[self.connection] = self.started  # see close_slow_clients()
         super().handle_one_request()
 
-    def parse_request(self):
-        parsed = super().parse_request()  # reads the request line's headers
-        self.server.reading.pop(self.connection, None)
-        return parsed
-
     def log_message(self, format, *args):
-        pass  # http.server would log every request and idle timeout to stderr
+        pass  # http.server would log each idle timeout; send_json logs each answer
 
 
 class RestServer(http.server.ThreadingHTTPServer):
@@ -401,19 +364,18 @@ def serve_rest(config, get_credits, is_ready):
     """Bind the REST port (OSError if busy) and serve it in a thread."""
     server = RestServer((config.host, config.rest_port), CreditsHandler)
     server.config, server.get_credits, server.is_ready = config, get_credits, is_ready
-    server.busy = set()  # handlers answering a request; set.add and discard are atomic
     server.loopback_only = is_loopback(config.host)
     server.slots = threading.BoundedSemaphore(config.max_connections)
-    server.reading = {}  # connection -> when it began to send a request's head
+    server.busy = set()  # handlers answering a request; set.add and discard are atomic
+    server.reading = {}  # connection -> when it began to send its request's head
     threading.Thread(target=server.serve_forever, args=(0.1,), name="rest", daemon=True).start()
     threading.Thread(target=close_slow_clients, args=(server,), name="reaper", daemon=True).start()
     return server
 
 
 def close_slow_clients(server):
-    """Give each request's line and headers --idle-timeout in all. The socket timeout
-    alone restarts with every byte, so a client dribbling one byte at a time could
-    hold its thread forever."""
+    """Give each request's line and headers --idle-timeout in all: the socket timeout
+    restarts with every byte, so a client dribbling bytes could hold a thread forever."""
     while server.socket.fileno() != -1:
         time.sleep(1)
         too_old = time.monotonic() - server.config.idle_timeout
@@ -428,10 +390,9 @@ def close_slow_clients(server):
 # --- MCP ---------------------------------------------------------------------------
 
 TOOL_DESCRIPTION = (
-    "Get the OpenRouter credit balance of the account behind the gateway's key. "
-    "Returns {\"data\": {\"total_credits\": X, \"total_usage\": Y}}: total_credits is what was "
-    "purchased and total_usage what has been spent, both in US dollars; the balance left is "
-    "total_credits - total_usage. Takes no arguments and changes nothing.")
+    "Get the OpenRouter credit balance of the account behind the gateway's key. Returns "
+    "{\"data\": {\"total_credits\": X, \"total_usage\": Y}}: total_credits is what was purchased and "
+    "total_usage what has been spent, both in US dollars; the balance left is their difference.")
 
 
 def build_mcp_server(get_credits):
@@ -470,9 +431,8 @@ def require_token(app, token):
 
 
 def listen(host, port):
-    """The MCP listening socket, bound here so that a busy port is known before anything
-    serves. IPPROTO_TCP is spelled out because asyncio turns on TCP_NODELAY only for
-    sockets that say so; without it every MCP answer stalls 40 ms on a delayed ACK."""
+    """The MCP socket, bound before anything serves. IPPROTO_TCP is spelled out because asyncio
+    sets TCP_NODELAY only on sockets that say so; without it each answer stalls 40 ms."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -481,8 +441,7 @@ def listen(host, port):
 
 
 def run_mcp(config, get_credits, sock, state):
-    """Body of the MCP thread: build the app, then serve it on the bound socket until
-    state.mcp.should_exit. Missing mcp turns MCP off; any other ending stops the gateway."""
+    """The MCP thread: serve on the bound socket until stop(). No mcp: MCP is off, REST goes on."""
     try:
         import uvicorn
         server = build_mcp_server(get_credits)
@@ -501,7 +460,7 @@ def run_mcp(config, get_credits, sock, state):
             limit_concurrency=config.max_connections, timeout_keep_alive=config.idle_timeout,
             timeout_graceful_shutdown=config.timeout + 1))
         if state.stopped.is_set():
-            return  # stopped while mcp was importing; stop() could not reach state.mcp yet
+            return  # stopped while mcp was importing, before stop() could see state.mcp
         log("MCP listening on http://%s:%d/mcp" % (config.host, sock.getsockname()[1]))
         state.mcp.run(sockets=[sock])
     finally:
@@ -510,32 +469,39 @@ def run_mcp(config, get_credits, sock, state):
             state.stopped.set()
 
 
+def serve_stdio(config):
+    """MCP over stdin and stdout, for clients that spawn their servers; logs go to stderr."""
+    try:
+        build_mcp_server(share_upstream(config)).run("stdio")
+    except ImportError as error:
+        fail(1, '--stdio needs mcp: %s (pip install "mcp>=2.3,<3").' % error)
+    except KeyboardInterrupt:
+        pass  # the client went away; nothing to report
+    return 0
+
+
 # --- main --------------------------------------------------------------------------
 
 def start(config):
-    """Bind both ports, then serve each in its own thread. A busy port exits 1, and
-    nothing is served until both are bound, so there is never a half-started gateway."""
-    state = types.SimpleNamespace(stopped=threading.Event(), mcp=None, mcp_off=config.no_mcp,
-                                  mcp_failed=False)
-
-    def is_ready():
-        return state.mcp_off or bool(state.mcp and state.mcp.started)
-
+    """Bind both ports (a busy one exits 1 before anything serves), then serve each in a thread."""
+    state = types.SimpleNamespace(stopped=threading.Event(), mcp=None, mcp_thread=None,
+                                  mcp_off=config.no_mcp, mcp_failed=False)
+    try:
+        sock = None if config.no_mcp else listen(config.host, config.mcp_port)
+    except OSError as error:
+        fail(1, "cannot listen on %s:%d for MCP: %s" % (config.host, config.mcp_port, error.strerror or error))
     get_credits = share_upstream(config)
     try:
-        state.rest = serve_rest(config, get_credits, is_ready)
+        state.rest = serve_rest(config, get_credits, lambda: state.mcp_off or bool(state.mcp and state.mcp.started))
     except OSError as error:
+        if sock:
+            sock.close()
         fail(1, "cannot listen on %s:%d for REST: %s" % (config.host, config.rest_port, error.strerror or error))
     log("REST listening on http://%s:%d/v1/credits" % (config.host, state.rest.server_address[1]))
     if not is_loopback(config.host) and not config.token:
         log("warning: listening on %s with no CREDITS_GATEWAY_TOKEN: anyone who can reach it "
             "can read the balance." % config.host)
-    if not config.no_mcp:
-        try:
-            sock = listen(config.host, config.mcp_port)
-        except OSError as error:
-            stop(state)
-            fail(1, "cannot listen on %s:%d for MCP: %s" % (config.host, config.mcp_port, error.strerror or error))
+    if sock:
         state.mcp_port = sock.getsockname()[1]
         state.mcp_thread = threading.Thread(target=run_mcp, args=(config, get_credits, sock, state),
                                             name="mcp", daemon=True)
@@ -554,12 +520,21 @@ def stop(state, grace=2.0):
     deadline = time.monotonic() + grace
     while state.rest.busy and time.monotonic() < deadline:
         time.sleep(0.02)
-    if getattr(state, "mcp_thread", None):
+    if state.mcp_thread:
         state.mcp_thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def main(argv=None):
     config = parse_config(argv)
+    if config.once:  # for cron and scripts: indented for a person, one line for a pipe
+        try:
+            credits = fetch_credits(config)
+        except UpstreamError as error:
+            fail(1, error.message)
+        print(json.dumps(credits, indent=2 if sys.stdout.isatty() else None))
+        return 0
+    if config.stdio:
+        return serve_stdio(config)
     state = start(config)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: state.stopped.set())

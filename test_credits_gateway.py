@@ -15,6 +15,7 @@ import resource
 import http.server
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -191,28 +192,41 @@ class FakeUpstreamTestCase(unittest.TestCase):
             server.mode, server.calls, server.auth_seen, server.hold = "ok", 0, [], None
 
     def run_gateway(self, *args, env=None, prelude=None):
-        """Start the real command line; return the process and its listening lines."""
+        """Start the real command line. Its stderr is drained as it comes (into
+        proc.stderr_lines), so that a gateway logging every request never blocks."""
         environ = dict(os.environ, OPENROUTER_API_KEY=KEY) if env is None else env
         command = [sys.executable, os.path.join(HERE, "credits_gateway.py"), *args]
         if prelude:  # run the same file after `prelude`, e.g. to make mcp unimportable
             code = prelude + "; import runpy, sys; sys.argv = %r; runpy.run_path(sys.argv[0], run_name='__main__')"
             command = [sys.executable, "-c", code % command[1:]]
         proc = subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc.stderr_lines, proc.new_lines = [], queue.Queue()
+
+        def drain():
+            for line in proc.stderr:
+                proc.stderr_lines.append(line)
+                proc.new_lines.put(line)
+            proc.new_lines.put(None)
+        proc.drain = threading.Thread(target=drain, daemon=True)
+        proc.drain.start()
         self.addCleanup(_reap, proc)
         return proc
 
     def wait_lines(self, proc, count):
-        """The first `count` lines the gateway writes to stderr."""
+        """The next `count` lines the gateway writes to stderr."""
         lines = []
         while len(lines) < count:
-            line = proc.stderr.readline()
-            if not line:
+            line = proc.new_lines.get(timeout=10)
+            if line is None:
                 self.fail("gateway ended early: %r" % lines)
             lines.append(line)
         return lines
 
     def finish(self, proc, timeout=5):
-        out, err = proc.communicate(timeout=timeout)
+        """Wait for the exit; return (code, stdout, stderr), having checked both for the key."""
+        proc.wait(timeout)
+        proc.drain.join(5)
+        out, err = proc.stdout.read(), "".join(proc.stderr_lines)
         self.assertNotIn(KEY, out + err)
         return proc.returncode, out, err
 
@@ -901,7 +915,8 @@ class TestCommandLine(FakeUpstreamTestCase):
 def _reap(proc):
     if proc.poll() is None:
         proc.kill()
-    proc.communicate()
+    proc.wait()
+    proc.stdout.close()
 
 
 if __name__ == "__main__":
