@@ -130,7 +130,7 @@ def stop_fake(fake):
 def config_for(fake, *args, env=None):
     environ = {"OPENROUTER_API_KEY": KEY} if env is None else env
     return gateway.parse_config(["--rest-port", "0", "--mcp-port", "0", "--base-url", fake.base_url,
-                                 *args], environ)
+                                 "--quiet", *args], environ)
 
 
 def request(port, method, path, headers=None, body=None):
@@ -673,13 +673,9 @@ class TestProtection(FakeUpstreamTestCase):
                 sock.recv(1)  # nothing more: one response per request
 
     def test_garbage_leaves_the_process_serving_without_leaking_threads_or_files(self):
-        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0",
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--no-mcp", "--quiet",
                                 "--cache-ttl", "60")  # garbage that parses as GET /v1/credits stays local
-        port, mcp_port = [port_of(line) for line in self.wait_lines(proc, 2)]
-        deadline = time.monotonic() + 5
-        while request(port, "GET", "/health/ready")[0] != 200:
-            self.assertLess(time.monotonic(), deadline, "never ready")
-            time.sleep(0.01)
+        port = port_of(self.wait_lines(proc, 1)[0])
 
         def threads_and_files():
             with open("/proc/%d/status" % proc.pid) as status:
@@ -721,10 +717,6 @@ class TestProtection(FakeUpstreamTestCase):
             thread.start()
         for thread in threads:
             thread.join()
-        mcp_headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-        for body in (b"{", b"[]", b"null", b'{"jsonrpc": "2.0"}', b'{"jsonrpc": "2.0", "id": 1, "method": 5}',
-                     rng.getrandbits(800).to_bytes(100, "little")):
-            self.assertLess(request(mcp_port, "POST", "/mcp", mcp_headers, body)[0], 500, body)
         status, _, body = request(port, "GET", "/v1/credits")
         self.assertEqual((status, json.loads(body)), (200, CREDITS))
         deadline = time.monotonic() + 5
@@ -820,6 +812,34 @@ class TestMcp(FakeUpstreamTestCase):
         self.assertEqual(result.content[0].text, expected)
         self.assertNotIn(KEY, result.content[0].text)
 
+    def test_malformed_json_rpc_gets_a_client_error_and_the_server_keeps_serving(self):
+        port = int(self.url.split(":")[2].split("/")[0])
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        rng = random.Random(20261127)
+        for body in (b"{", b"[]", b"null", b'{"jsonrpc": "2.0"}', b'{"jsonrpc": "2.0", "id": 1, "method": 5}',
+                     b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": 7}}',
+                     rng.getrandbits(800).to_bytes(100, "little")):
+            self.assertLess(request(port, "POST", "/mcp", headers, body)[0], 500, body)
+        result = self.session(lambda client: client.call_tool("get-credit-balance", {}))
+        self.assertEqual(result.structured_content, CREDITS)
+
+    def test_stdio_serves_the_same_tool_and_opens_no_http_port(self):
+        rest = free_port()
+        params = mcp.StdioServerParameters(
+            command=sys.executable, args=[os.path.join(HERE, "credits_gateway.py"), "--stdio", "--rest-port",
+                                          str(rest), "--base-url", self.fake.base_url],
+            env=dict(os.environ, OPENROUTER_API_KEY=KEY))
+
+        async def run():
+            async with mcp.Client(params) as client:
+                tools = await client.list_tools()
+                result = await client.call_tool("get-credit-balance", {})
+                return tools, result, refuses(rest)
+        tools, result, refused = asyncio.run(run())
+        self.assertEqual([tool.name for tool in tools.tools], ["get-credit-balance"])
+        self.assertEqual(result.structured_content, CREDITS)
+        self.assertTrue(refused)
+
     def test_foreign_host_header_is_refused_on_loopback(self):
         port = int(self.url.split(":")[2].split("/")[0])
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
@@ -886,6 +906,45 @@ class TestCommandLine(FakeUpstreamTestCase):
             self.assertEqual(code, 0, err)
             self.assertLess(time.monotonic() - started, 2.0)
             self.assertTrue(refuses(rest) and refuses(mcp_port))
+
+    def test_once_prints_the_balance_on_one_line_for_a_pipe_and_exits_0(self):
+        code, out, err = self.finish(self.run_gateway("--once", "--base-url", self.fake.base_url))
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(out.splitlines(), [json.dumps(CREDITS)])
+        self.assertEqual(self.fake.calls, 1)
+
+    def test_once_on_an_upstream_error_prints_the_rest_message_and_exits_1(self):
+        self.fake.mode = 403
+        code, out, err = self.finish(self.run_gateway("--once", "--base-url", self.fake.base_url))
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(err, "credits-gateway: %s\n" % gateway.http_failure(403, "upstream says 403").message)
+
+    def test_version_prints_the_module_version(self):
+        code, out, _ = self.finish(self.run_gateway("--version"))
+        self.assertEqual((code, out.split()[-1]), (0, gateway.__version__))
+
+    def test_access_log_has_one_line_per_request_without_query_or_headers(self):
+        env = dict(os.environ, OPENROUTER_API_KEY=KEY, CREDITS_GATEWAY_TOKEN="caller-secret")
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--no-mcp", env=env)
+        port = port_of(self.wait_lines(proc, 1)[0])
+        request(port, "GET", "/v1/credits?password=query-secret", {"Authorization": "Bearer caller-secret"})
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:  # http.client refuses \x01
+            sock.sendall(b"DELETE /nope\x01 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            self.assertEqual(read_responses(sock, 1)[0][0], 404)
+        lines = self.wait_lines(proc, 2)
+        self.assertRegex(lines[0], r"^credits-gateway: GET /v1/credits 200 \d+\.\d ms\n$")
+        self.assertRegex(lines[1], r"^credits-gateway: DELETE /nope%01 404 \d+\.\d ms\n$")
+        proc.send_signal(signal.SIGTERM)
+        _, _, err = self.finish(proc)
+        self.assertNotIn("secret", err)
+
+    def test_quiet_turns_the_access_log_off(self):
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--no-mcp", "--quiet")
+        port = port_of(self.wait_lines(proc, 1)[0])
+        self.assertEqual(request(port, "GET", "/v1/credits")[0], 200)
+        proc.send_signal(signal.SIGTERM)
+        code, _, err = self.finish(proc)
+        self.assertEqual((code, len(err.splitlines())), (0, 1))  # the listening line alone
 
     def test_without_mcp_installed_rest_still_serves(self):
         proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0",
