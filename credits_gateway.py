@@ -54,7 +54,8 @@ ENVIRONMENT_HELP = """environment:
 
 
 def log(message):
-    print("credits-gateway: " + message, file=sys.stderr, flush=True)
+    sys.stderr.write("credits-gateway: %s\n" % message)  # one write, so threads' lines never mix
+    sys.stderr.flush()
 
 
 def fail(code, message):
@@ -312,11 +313,11 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
         self.send_json(code, error_body(code, message + "."), {"Connection": "close"})
 
     def send_json(self, status, value, headers=None):
-        """The one way out: head and body in a single write (send_response and send_header
-        would cost a second write), then one access-log line."""
+        """The one way out: head and body in one write (send_response would cost a second write
+        and date_time_string() three times this strftime), then one access-log line."""
         body = json.dumps(value).encode()
         head = ["HTTP/1.1 %d %s" % (status, self.responses[status][0]), "Server: " + self.server_version,
-                "Date: " + self.date_time_string(), "Content-Type: application/json",
+                time.strftime("Date: %a, %d %b %Y %H:%M:%S GMT", time.gmtime()), "Content-Type: application/json",
                 "Content-Length: %d" % len(body)]
         head += ["%s: %s" % header for header in (headers or {}).items() if header[1]]
         self.close_connection = self.close_connection or "Connection: close" in head
@@ -405,8 +406,7 @@ def build_mcp_server(get_credits):
     server = MCPServer("openrouter-credits", version=__version__, log_level="WARNING")
     hints = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 
-    @server.tool(name="get-credit-balance", title="Get credit balance", description=TOOL_DESCRIPTION,
-                 annotations=hints)
+    @server.tool(name="get-credit-balance", title="Get credit balance", description=TOOL_DESCRIPTION, annotations=hints)
     def get_credit_balance() -> dict[str, Any]:  # the SDK runs sync tools in a worker thread
         try:
             return get_credits()[0]
