@@ -9,13 +9,13 @@ through the `mcp` SDK's own client.
 import asyncio
 import contextlib
 import http.client
-import io
-import random
-import resource
 import http.server
+import io
 import json
 import os
 import queue
+import random
+import resource
 import signal
 import socket
 import subprocess
@@ -138,7 +138,10 @@ def request(port, method, path, headers=None, body=None):
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
-        return response.status, response.headers, response.read()
+        body = response.read()
+        if KEY in body.decode("latin-1") + str(response.headers):  # checked on every response of the suite
+            raise AssertionError("the OpenRouter key leaked into a response to %s %s" % (method, path))
+        return response.status, response.headers, body
     finally:
         conn.close()
 
@@ -778,7 +781,9 @@ class TestMcp(FakeUpstreamTestCase):
         async def run():
             async with mcp.Client(self.url) as client:
                 return await action(client)
-        return asyncio.run(run())
+        result = asyncio.run(run())
+        self.assertNotIn(KEY, repr(result))
+        return result
 
     def test_server_names_itself_with_the_module_version(self):
         async def server_info(client):
