@@ -87,6 +87,7 @@ def parse_config(argv=None, environ=os.environ):
         help="REST connections served at once; more get 503 (default 1024)")
     add("--quiet", action="store_true", help="no access log line per REST request")
     add("--version", action="version", version="%(prog)s " + __version__)
+    parser.error = lambda message: fail(2, message)  # one line, not argparse's usage block
     config = parser.parse_args(argv)
     for flag, low, high in (("rest_port", 0, 65535), ("mcp_port", 0, 65535), ("timeout", 0.001, 1e6),
                             ("cache_ttl", 0, 1e9), ("idle_timeout", 0.001, 1e6), ("max_connections", 1, 1e6)):
@@ -126,8 +127,7 @@ class UpstreamError(Exception):
 
     def __init__(self, status, message, upstream_status=None, retry_after=""):
         super().__init__(message)
-        self.status, self.message = status, message
-        self.upstream_status, self.retry_after = upstream_status, retry_after
+        self.status, self.message, self.upstream_status, self.retry_after = status, message, upstream_status, retry_after
 
 
 def build_opener():
@@ -161,7 +161,6 @@ def http_failure(status, message, retry_after=""):
         text = ("OpenRouter refused the key (%s): /credits answers only for a management key; "
                 "create one at %s." % (message, MANAGEMENT_KEYS_URL))
     elif status == 429:
-        retry_after = retry_after if retry_after.isprintable() else ""  # no CR/LF into our headers
         return UpstreamError(429, "OpenRouter is rate-limiting this key; retry later.", 429, retry_after)
     elif 300 <= status < 400:
         text = "OpenRouter answered a redirect (%d); it was not followed, so the key went nowhere else." % status
@@ -317,7 +316,8 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
         head = ["HTTP/1.1 %d %s" % (status, self.responses[status][0]), "Server: " + self.server_version,
                 time.strftime("Date: %a, %d %b %Y %H:%M:%S GMT", time.gmtime()), "Content-Type: application/json",
                 "Content-Length: %d" % len(body)]
-        head += ["%s: %s" % header for header in (headers or {}).items() if header[1]]
+        head += ["%s: %s" % (name, value) for name, value in (headers or {}).items()
+                 if value and value.isprintable()]  # an empty value, or one with CR or LF, is left out
         self.close_connection = self.close_connection or "Connection: close" in head
         if self.command == "HEAD":
             body = b""
@@ -392,9 +392,9 @@ def close_slow_clients(server):
 # --- MCP ---------------------------------------------------------------------------
 
 TOOL_DESCRIPTION = (
-    "Get the OpenRouter credit balance of the account behind the gateway's key. Returns "
-    "{\"data\": {\"total_credits\": X, \"total_usage\": Y}}: total_credits is what was purchased and "
-    "total_usage what has been spent, both in US dollars; the balance left is their difference.")
+    "Get the OpenRouter credit balance of the account behind the gateway's key. Returns {\"data\": "
+    "{\"total_credits\": X, \"total_usage\": Y}}: total_credits is what was purchased and total_usage "
+    "what has been spent, both in US dollars; the balance left is their difference.")
 
 
 def build_mcp_server(get_credits):

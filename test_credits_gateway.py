@@ -653,6 +653,7 @@ class TestProtection(FakeUpstreamTestCase):
                 response = http.client.HTTPResponse(sock)
                 response.begin()
                 self.assertEqual(response.status, expected, raw[:40])
+                self.assertEqual(response.getheader("Connection"), "close")  # it could not be framed
                 self.assertEqual(json.loads(response.read())["error"]["code"], expected)
             self.assertEqual(request(port, "GET", "/health/live")[0], 200)
 
@@ -888,6 +889,36 @@ class TestCommandLine(FakeUpstreamTestCase):
                 self.assertIn(port, err.splitlines()[-1])
                 self.assertNotIn("Traceback", err)
 
+    def test_bad_flag_values_exit_2_with_one_line(self):
+        for flags in (["--rest-port", "abc"], ["--mcp-port", "70000"], ["--timeout", "0"], ["--cache-ttl", "-1"],
+                      ["--idle-timeout", "nan"], ["--max-connections", "0"], ["--bogus"]):
+            code, _, err = self.finish(self.run_gateway(*flags))
+            self.assertEqual(code, 2, flags)
+            self.assertEqual(len(err.splitlines()), 1, err)
+
+    def test_sigterm_under_load_answers_requests_in_flight_and_refuses_new_ones(self):
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--no-mcp", "--quiet",
+                                "--timeout", "2")
+        port = port_of(self.wait_lines(proc, 1)[0])
+        self.fake.hold = threading.Event()
+        statuses = []
+        threads = [threading.Thread(target=lambda: statuses.append(request(port, "GET", "/v1/credits")[0]))
+                   for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.3)  # all eight are waiting on the held upstream call
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        while not refuses(port):
+            self.assertLess(time.monotonic() - started, 2, "the listener stayed open")
+            time.sleep(0.02)
+        self.fake.hold.set()
+        for thread in threads:
+            thread.join(5)
+        code, _, _ = self.finish(proc)
+        self.assertEqual((code, statuses), (0, [200] * 8))
+        self.assertLess(time.monotonic() - started, 2 + 2)  # --timeout + 2 s
+
     def test_help_lists_flags_and_environment_variables(self):
         code, out, _ = self.finish(self.run_gateway("--help"))
         self.assertEqual(code, 0)
@@ -980,7 +1011,9 @@ def _reap(proc):
     if proc.poll() is None:
         proc.kill()
     proc.wait()
+    proc.drain.join(5)
     proc.stdout.close()
+    proc.stderr.close()
 
 
 if __name__ == "__main__":
