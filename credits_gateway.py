@@ -108,9 +108,11 @@ def parse_config(argv=None, environ=os.environ):
 
 
 def is_loopback(host):
+    """Whether a host, or a Host header (a port and [IPv6] brackets allowed), names loopback."""
     try:
-        return host.lower() == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
+        name = urllib.parse.urlsplit("//" + host).hostname or ""  # lower case, no port or brackets
+        return name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:  # not an address, or a malformed one
         return False
 
 
@@ -134,9 +136,8 @@ def build_opener():
     """urllib's default opener minus its redirect handler, which would carry the key to
     whatever host a Location names. A 3xx then surfaces as an HTTPError like a 4xx."""
     opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(),
-                    urllib.request.HTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(),
-                    urllib.request.HTTPErrorProcessor()):
+    for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(),
+                    urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
         opener.add_handler(handler)
     return opener
 
@@ -148,7 +149,7 @@ def upstream_message(body, key):
     """The upstream's own error message, on one short line, with the key cut out."""
     try:
         message = json.loads(body)["error"]["message"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         message = body.decode("utf-8", "replace")
     return " ".join(str(message).replace(key, "[redacted]").split())[:200] or "no message"
 
@@ -190,7 +191,7 @@ def fetch_credits(config):
         raise UpstreamError(502, "OpenRouter answered more than 1 MiB; a credit balance is far smaller.", 200)
     try:
         credits = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python's stack
         credits = None
     if not isinstance(credits, dict):
         raise UpstreamError(502, "OpenRouter answered 200 but not with a JSON object.", 200)
@@ -279,8 +280,7 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
         if int(length) > MAX_REQUEST_BODY:
             return 413, "A request body over 64 KiB is refused; GET needs none.", close
         self.rfile.read(int(length))  # ignored, but read: the next request starts after it
-        host = urllib.parse.urlsplit("//" + self.headers.get("Host", "localhost")).hostname or ""
-        if self.server.loopback_only and not is_loopback(host):  # a DNS-rebinding web page
+        if self.server.loopback_only and not is_loopback(self.headers.get("Host", "localhost")):  # DNS rebinding
             return 421, "This gateway answers only to a loopback Host such as localhost.", {}
         if path == "/v1/credits" and not authorized(self.headers.get("Authorization", "").encode("latin-1"),
                                                     self.server.config.token):

@@ -86,7 +86,8 @@ class FakeOpenRouter(http.server.BaseHTTPRequestHandler):
             except ConnectionError:
                 pass  # the gateway stopped reading at its limit
             return
-        bodies = {"nonjson": b"<html>Bad gateway</html>", "array": b"[1, 2, 3]", "empty": b""}
+        bodies = {"nonjson": b"<html>Bad gateway</html>", "array": b"[1, 2, 3]", "empty": b"",
+                  "deep": b"[" * 100000 + b"]" * 100000}
         return self.reply(200, bodies[mode])
 
     def reply(self, status, body, headers=None):
@@ -313,7 +314,7 @@ class TestUpstreamMapping(FakeUpstreamTestCase):
         self.assertEqual(self.fetch("close").status, 502)
 
     def test_body_that_is_not_a_json_object_is_502(self):
-        for mode in ("nonjson", "array", "empty"):
+        for mode in ("nonjson", "array", "empty", "deep"):
             error = self.fetch(mode)
             self.assertEqual((error.status, error.upstream_status), (502, 200), mode)
 
@@ -571,7 +572,8 @@ class TestProtection(FakeUpstreamTestCase):
 
     def test_foreign_host_header_gets_421_and_loopback_names_pass(self):
         port = self.gateway_with("--no-mcp").rest.server_address[1]
-        for host in ("evil.example", "evil.example:%d" % port, "10.0.0.1", "localhost.evil.example"):
+        for host in ("evil.example", "evil.example:%d" % port, "10.0.0.1", "localhost.evil.example", "[::1",
+                     "127.0.0.1.evil.example", ""):
             status, _, body = request(port, "GET", "/v1/credits", {"Host": host})
             self.assertEqual((status, json.loads(body)["error"]["code"]), (421, 421), host)
         for host in ("localhost", "localhost:%d" % port, "127.0.0.1:1", "[::1]:8080", "127.1.2.3"):
