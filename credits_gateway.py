@@ -379,7 +379,7 @@ def close_slow_clients(server):
     """Give each request's line and headers --idle-timeout in all: the socket timeout
     restarts with every byte, so a client dribbling bytes could hold a thread forever."""
     while server.socket.fileno() != -1:
-        time.sleep(1)
+        time.sleep(min(1.0, server.config.idle_timeout / 4))
         too_old = time.monotonic() - server.config.idle_timeout
         for connection, since in server.reading.copy().items():
             if since < too_old:
