@@ -316,8 +316,8 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
         head = ["HTTP/1.1 %d %s" % (status, self.responses[status][0]), "Server: " + self.server_version,
                 time.strftime("Date: %a, %d %b %Y %H:%M:%S GMT", time.gmtime()), "Content-Type: application/json",
                 "Content-Length: %d" % len(body)]
-        head += ["%s: %s" % (name, value) for name, value in (headers or {}).items()
-                 if value and value.isprintable()]  # an empty value, or one with CR or LF, is left out
+        head += ["%s: %s" % (name, text) for name, text in (headers or {}).items()
+                 if text and text.isprintable()]  # an empty value, or one with CR or LF, is left out
         self.close_connection = self.close_connection or "Connection: close" in head
         if self.command == "HEAD":
             body = b""
@@ -349,7 +349,7 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
                 self.server.slots.release()
 
     def handle_one_request(self):
-        self.path, self.started = "", time.monotonic()
+        self.path, self.started = "", time.monotonic()  # path: a 414 is answered before it is read
         self.server.reading[self.connection] = self.started  # see close_slow_clients()
         super().handle_one_request()
 
@@ -446,13 +446,7 @@ def run_mcp(config, get_credits, sock, state):
     try:
         import uvicorn
         server = build_mcp_server(get_credits)
-    except ImportError as error:
-        log('MCP is off: %s (pip install "mcp>=2.3,<3"); REST still serves.' % error)
-        sock.close()
-        state.mcp_off = True
-        return
-    try:
-        # The SDK keeps its Host/Origin check (DNS rebinding) on only for these names.
+        # The SDK turns its Host/Origin check (DNS rebinding) on only for 127.0.0.1, localhost, ::1.
         host = "127.0.0.1" if is_loopback(config.host) else config.host
         app = server.streamable_http_app(streamable_http_path="/mcp", host=host,
                                          stateless_http=True, json_response=True)
@@ -460,12 +454,15 @@ def run_mcp(config, get_credits, sock, state):
             require_token(app, config.token), log_level="warning", lifespan="on",
             limit_concurrency=config.max_connections, timeout_keep_alive=config.idle_timeout,
             timeout_graceful_shutdown=config.timeout + 1))
-        if state.stopped.is_set():
-            return  # stopped while mcp was importing, before stop() could see state.mcp
-        log("MCP listening on http://%s:%d/mcp" % (config.host, sock.getsockname()[1]))
-        state.mcp.run(sockets=[sock])
+        if not state.stopped.is_set():  # else stop() came while mcp was importing, before state.mcp
+            log("MCP listening on http://%s:%d/mcp" % (config.host, sock.getsockname()[1]))
+            state.mcp.run(sockets=[sock])
+    except ImportError as error:
+        log('MCP is off: %s (pip install "mcp>=2.3,<3"); REST still serves.' % error)
+        state.mcp_off = True
     finally:
-        if not state.stopped.is_set():  # MCP ended on its own: stop the whole gateway
+        sock.close()  # uvicorn closes it when it stops, but not if it never ran
+        if not (state.stopped.is_set() or state.mcp_off):  # MCP ended on its own: stop everything
             state.mcp_failed = True
             state.stopped.set()
 
