@@ -439,7 +439,9 @@ class TestSharing(FakeUpstreamTestCase):
         threads = [threading.Thread(target=one) for _ in range(count)]
         for thread in threads:
             thread.start()
-        time.sleep(0.3)  # every thread is now waiting on the one call
+        while self.fake.calls < 1:  # the first call reached the fake and is held there
+            time.sleep(0.01)
+        time.sleep(0.3)  # every other thread is now waiting on that call
         self.fake.hold.set()
         for thread in threads:
             thread.join(10)
@@ -507,17 +509,23 @@ class TestSharing(FakeUpstreamTestCase):
     def test_rest_and_mcp_callers_share_one_call(self):
         state = self.start_gateway()
         wait_for_mcp(state)
-        url = "http://127.0.0.1:%d/mcp" % state.mcp_port
         port = state.rest.server_address[1]
+        self.fake.hold = threading.Event()
+        rest = []
+        rest_thread = threading.Thread(target=lambda: rest.append(json.loads(request(port, "GET", "/v1/credits")[2])))
 
-        def call_tool():
-            async def run():
-                async with mcp.Client(url) as client:
-                    return (await client.call_tool("get-credit-balance", {})).structured_content
-            return asyncio.run(run())
-        calls = [lambda: json.loads(request(port, "GET", "/v1/credits")[2]), call_tool]
-        outcomes = self.concurrently(2, lambda: calls.pop()())
-        self.assertEqual(outcomes, [CREDITS, CREDITS])
+        async def run():
+            async with mcp.Client("http://127.0.0.1:%d/mcp" % state.mcp_port) as client:  # connected first
+                rest_thread.start()
+                while self.fake.calls < 1:  # the REST request's call is now held upstream
+                    await asyncio.sleep(0.01)
+                call = asyncio.ensure_future(client.call_tool("get-credit-balance", {}))
+                await asyncio.sleep(0.3)  # the tool call joins the call in flight
+                self.fake.hold.set()
+                return (await call).structured_content
+        self.assertEqual(asyncio.run(run()), CREDITS)
+        rest_thread.join(5)
+        self.assertEqual(rest, [CREDITS])
         self.assertEqual(self.fake.calls, 1)
 
 
