@@ -633,8 +633,10 @@ class TestProtection(FakeUpstreamTestCase):
 
     def test_past_max_connections_a_new_client_gets_503_and_the_server_recovers(self):
         port = self.gateway_with("--no-mcp", "--max-connections", "2").rest.server_address[1]
-        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
-        time.sleep(0.2)
+        held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+        for sock in held:  # an answer proves the connection holds a slot; keep-alive keeps it
+            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            self.assertEqual(read_responses(sock, 1)[0][0], 200)
         status, headers, body = request(port, "GET", "/v1/credits")
         self.assertEqual((status, headers["Connection"]), (503, "close"))
         self.assertEqual(json.loads(body)["error"]["code"], 503)
