@@ -480,9 +480,9 @@ def serve_stdio(config):
 
 # --- main --------------------------------------------------------------------------
 
-def start(config):
+def start(config, stopped=None):
     """Bind both ports (a busy one exits 1 before anything serves), then serve each in a thread."""
-    state = types.SimpleNamespace(stopped=threading.Event(), mcp=None, mcp_thread=None,
+    state = types.SimpleNamespace(stopped=stopped or threading.Event(), mcp=None, mcp_thread=None,
                                   mcp_off=config.no_mcp, mcp_failed=False)
     try:
         sock = None if config.no_mcp else listen(config.host, config.mcp_port)
@@ -532,10 +532,11 @@ def main(argv=None):
         return 0
     if config.stdio:
         return serve_stdio(config)
-    state = start(config)
+    stopped = threading.Event()  # handlers first: a signal sent once a port is announced must count
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: state.stopped.set())
-    state.stopped.wait()
+        signal.signal(signum, lambda *_: stopped.set())
+    state = start(config, stopped)
+    stopped.wait()
     stop(state, grace=config.timeout + 1)
     if state.mcp_failed:
         fail(1, "the MCP server stopped unexpectedly; see the lines above.")
