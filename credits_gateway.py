@@ -47,6 +47,7 @@ DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
 MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
 MAX_REQUEST_BODY = 64 * 1024  # a GET's body is read and ignored, up to this
+TOKEN_NEEDED = "Send Authorization: Bearer <CREDITS_GATEWAY_TOKEN>."  # the 401 of REST and MCP alike
 ENVIRONMENT_HELP = """environment:
   OPENROUTER_API_KEY     OpenRouter management key (required; never a flag)
   OPENROUTER_BASE_URL    upstream base URL (default %s)
@@ -284,7 +285,7 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
             return 421, "This gateway answers only to a loopback Host such as localhost.", {}
         if path == "/v1/credits" and not authorized(self.headers.get("Authorization", "").encode("latin-1"),
                                                     self.server.config.token):
-            return 401, "Send Authorization: Bearer <CREDITS_GATEWAY_TOKEN>.", {"WWW-Authenticate": "Bearer"}
+            return 401, TOKEN_NEEDED, {"WWW-Authenticate": "Bearer"}
         return None
 
     def get_credits(self):
@@ -306,7 +307,7 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
     def send_error(self, code, message=None, explain=None):
         """http.server's own errors (400, 414, 431, 501, 505) in JSON. It calls this when
         a request could not be read whole, so the connection closes after the answer."""
-        message = message or self.responses.get(code, ("Error",))[0]
+        message = message or self.responses[code][0]
         self.send_json(code, error_body(code, message + "."), {"Connection": "close"})
 
     def send_json(self, status, value, headers=None):
@@ -419,7 +420,7 @@ def build_mcp_server(get_credits):
 
 def require_token(app, token):
     """ASGI middleware: with a caller token set, every MCP request must carry it."""
-    refusal = json.dumps(error_body(401, "Send Authorization: Bearer <CREDITS_GATEWAY_TOKEN>.")).encode()
+    refusal = json.dumps(error_body(401, TOKEN_NEEDED)).encode()
 
     async def guarded(scope, receive, send):
         if scope["type"] == "http" and not authorized(dict(scope["headers"]).get(b"authorization", b""), token):
