@@ -268,7 +268,7 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
             finally:
                 self.server.busy.discard(self)
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = dispatch
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_QUERY = dispatch
 
     def refusal(self, path):
         """Every protective check, in order: (status, message, headers) to refuse, or None."""

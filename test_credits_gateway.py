@@ -356,11 +356,13 @@ class TestRest(FakeUpstreamTestCase):
         self.assertEqual((status, json.loads(body)), (200, CREDITS))
 
     def test_other_methods_on_credits_get_405_with_allow(self):
-        for method in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        for method in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "QUERY"):
             status, headers, body = request(self.port, method, "/v1/credits")
             self.assertEqual(status, 405, method)
             self.assertEqual(headers["Allow"], "GET, HEAD")
             self.assertEqual(json.loads(body)["error"]["code"], 405)
+        status, _, body = request(self.port, "FOO", "/v1/credits")  # a method HTTP does not define
+        self.assertEqual((status, json.loads(body)["error"]["code"]), (501, 501))
         self.assertEqual(self.fake.calls, 0)
 
     def test_other_paths_get_404_in_openrouter_error_shape(self):
