@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import unittest
+import unittest.mock
 
 import credits_gateway as gateway
 
@@ -302,6 +303,16 @@ class TestUpstreamMapping(FakeUpstreamTestCase):
             gateway.fetch_credits(config)
         self.assertEqual(caught.exception.status, 502)
         self.assertIn("Could not reach OpenRouter", caught.exception.message)
+
+    def test_dns_failure_is_502(self):
+        def no_such_name(*args, **kwargs):  # what a failed lookup raises; the tests resolve nothing for real
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        config = gateway.parse_config(["--base-url", "http://openrouter.invalid/api/v1"], {"OPENROUTER_API_KEY": KEY})
+        with unittest.mock.patch("socket.getaddrinfo", no_such_name), self.assertRaises(gateway.UpstreamError) as caught:
+            gateway.fetch_credits(config)
+        self.assertEqual((caught.exception.status, caught.exception.upstream_status), (502, None))
+        self.assertIn("Could not reach OpenRouter: ", caught.exception.message)
+        self.assertIn("Name or service not known", caught.exception.message)
 
     def test_tls_failure_is_502(self):
         url = self.fake.base_url.replace("http://", "https://")  # the fake speaks no TLS
@@ -648,6 +659,25 @@ class TestProtection(FakeUpstreamTestCase):
         while request(port, "GET", "/v1/credits")[0] != 200:
             self.assertLess(time.monotonic(), deadline, "the server did not recover")
             time.sleep(0.05)
+
+    @needs_mcp
+    def test_mcp_answers_503_past_max_connections_and_closes_idle_keep_alive_connections(self):
+        state = self.gateway_with("--max-connections", "2", "--idle-timeout", "1")
+        wait_for_mcp(state)
+        head = b"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % state.mcp_port
+        answered = socket.create_connection(("127.0.0.1", state.mcp_port), timeout=5)
+        self.addCleanup(answered.close)
+        answered.sendall(head)
+        self.assertIn("error", read_responses(answered, 1)[0][1])  # answered, and kept alive
+        silent = socket.create_connection(("127.0.0.1", state.mcp_port))
+        self.addCleanup(silent.close)
+        time.sleep(0.2)  # both now count against the limit of 2
+        with socket.create_connection(("127.0.0.1", state.mcp_port), timeout=5) as third:
+            third.sendall(head)
+            self.assertTrue(third.recv(65536).startswith(b"HTTP/1.1 503 "))
+        started = time.monotonic()
+        self.assertEqual(answered.recv(65536), b"")  # closed by the keep-alive timeout
+        self.assertLess(time.monotonic() - started, 2.5)
 
     def test_oversized_or_malformed_requests_get_json_errors_and_the_server_keeps_serving(self):
         port = self.gateway_with("--no-mcp").rest.server_address[1]
