@@ -308,8 +308,9 @@ class TestUpstreamMapping(FakeUpstreamTestCase):
         def no_such_name(*args, **kwargs):  # what a failed lookup raises; the tests resolve nothing for real
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         config = gateway.parse_config(["--base-url", "http://openrouter.invalid/api/v1"], {"OPENROUTER_API_KEY": KEY})
-        with unittest.mock.patch("socket.getaddrinfo", no_such_name), self.assertRaises(gateway.UpstreamError) as caught:
-            gateway.fetch_credits(config)
+        with unittest.mock.patch("socket.getaddrinfo", no_such_name):
+            with self.assertRaises(gateway.UpstreamError) as caught:
+                gateway.fetch_credits(config)
         self.assertEqual((caught.exception.status, caught.exception.upstream_status), (502, None))
         self.assertIn("Could not reach OpenRouter: ", caught.exception.message)
         self.assertIn("Name or service not known", caught.exception.message)
@@ -662,22 +663,25 @@ class TestProtection(FakeUpstreamTestCase):
 
     @needs_mcp
     def test_mcp_answers_503_past_max_connections_and_closes_idle_keep_alive_connections(self):
-        state = self.gateway_with("--max-connections", "2", "--idle-timeout", "1")
+        state = self.gateway_with("--max-connections", "2", "--idle-timeout", "2")
         wait_for_mcp(state)
-        head = b"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % state.mcp_port
+        body = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}'
+        tools_list = (b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+                      b"Accept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n%s"
+                      % (state.mcp_port, len(body), body))
         answered = socket.create_connection(("127.0.0.1", state.mcp_port), timeout=5)
         self.addCleanup(answered.close)
-        answered.sendall(head)
-        self.assertIn("error", read_responses(answered, 1)[0][1])  # answered, and kept alive
+        answered.sendall(tools_list)
+        self.assertEqual(read_responses(answered, 1)[0][0], 200)  # answered, and kept alive
         silent = socket.create_connection(("127.0.0.1", state.mcp_port))
         self.addCleanup(silent.close)
         time.sleep(0.2)  # both now count against the limit of 2
         with socket.create_connection(("127.0.0.1", state.mcp_port), timeout=5) as third:
-            third.sendall(head)
+            third.sendall(tools_list)
             self.assertTrue(third.recv(65536).startswith(b"HTTP/1.1 503 "))
         started = time.monotonic()
         self.assertEqual(answered.recv(65536), b"")  # closed by the keep-alive timeout
-        self.assertLess(time.monotonic() - started, 2.5)
+        self.assertLess(time.monotonic() - started, 3.5)
 
     def test_oversized_or_malformed_requests_get_json_errors_and_the_server_keeps_serving(self):
         port = self.gateway_with("--no-mcp").rest.server_address[1]
