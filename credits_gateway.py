@@ -459,8 +459,8 @@ def run_mcp(config, get_credits, sock, state):
             log("MCP listening on http://%s:%d/mcp" % (config.host, sock.getsockname()[1]))
             state.mcp.run(sockets=[sock])
     except ImportError as error:
+        state.mcp_off = True  # first: whoever reads the line below finds /health/ready UP
         log('MCP is off: %s (pip install "mcp>=2.3,<3"); REST still serves.' % error)
-        state.mcp_off = True
     finally:
         sock.close()  # uvicorn closes it when it stops, but not if it never ran
         if not (state.stopped.is_set() or state.mcp_off):  # MCP ended on its own: stop everything
