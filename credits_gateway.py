@@ -537,7 +537,8 @@ def main(argv=None):
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
     state = start(config, stopped)
-    stopped.wait()
+    while not stopped.wait(0.5):  # a signal taken by another thread is handled only once this one wakes
+        pass
     stop(state, grace=config.timeout + 1)
     if state.mcp_failed:
         fail(1, "the MCP server stopped unexpectedly; see the lines above.")
