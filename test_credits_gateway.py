@@ -180,7 +180,7 @@ def refuses(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
         return False
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):  # reset: queued as the listener closed
         return True
 
 
