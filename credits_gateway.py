@@ -4,28 +4,33 @@ Run it:   pip install "mcp>=2.3,<3" && OPENROUTER_API_KEY=... python credits_gat
 Test it:  python -m unittest -v test_credits_gateway
 
 What it serves (the Naftiko capability "OpenRouter API — Credits"):
-    REST  GET http://127.0.0.1:8080/v1/credits   the upstream JSON object, unchanged
-          GET /health/live, /health/ready        {"status": "UP"} (ready: 503 until all listeners serve)
-    MCP   http://127.0.0.1:9090/mcp              tool "get-credit-balance" (streamable HTTP, stateless)
-          --stdio                                the same tool over stdin/stdout
-    CLI   --once                                 print the balance once and exit
+    REST  GET http://127.0.0.1:8080/v1/credits  the upstream JSON object, unchanged
+          GET /health/live, /health/ready       {"status": "UP"} (ready: 503 until both ports serve)
+          GET /openapi.json                     this REST API, described in OpenAPI 3.1
+    MCP   POST http://127.0.0.1:9090/mcp        tool "get-credit-balance" (streamable HTTP)
+          --stdio                               the same tool over stdin/stdout
+    CLI   --once                                print the balance once and exit
 
 Configuration: OPENROUTER_API_KEY (required, from the environment only: it spends money),
 OPENROUTER_BASE_URL, CREDITS_GATEWAY_TOKEN, CREDITS_CACHE_TTL, and the flags in --help.
 
 How it works: fetch_credits() makes the one upstream call with urllib, never following a
 redirect, and maps every failure to an UpstreamError(status, message) in one place.
-share_upstream() lets concurrent callers share the call in flight. CreditsHandler serves
-REST on http.server's ThreadingHTTPServer; the MCP server (the optional `mcp` package)
-runs under uvicorn in a second thread, and both call the same shared function. main()
-binds both ports, serves until SIGINT or SIGTERM, then lets requests in flight finish.
+share_upstream() lets concurrent callers share the call in flight. Both ports are served by
+http.server: one handler class, GatewayHandler, applies the same guards to every request
+(connection cap, deadlines, size limits, Host check, caller token, access log), then routes
+it through its port's table. REST answers in the handler's thread; POST /mcp goes to the mcp
+SDK's own ASGI app, which runs on an asyncio loop in the MCP thread. main() binds both ports,
+serves until SIGINT or SIGTERM, then lets requests in flight finish.
 """
 import argparse
+import asyncio
 import hmac
 import http.client
 import http.server
 import ipaddress
 import json
+import logging
 import math
 import os
 import signal
@@ -39,20 +44,23 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 # --- Configuration -----------------------------------------------------------------
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
 MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
-MAX_REQUEST_BODY = 64 * 1024  # a GET's body is read and ignored, up to this
-TOKEN_NEEDED = "Send Authorization: Bearer <CREDITS_GATEWAY_TOKEN>."  # the 401 of REST and MCP alike
+MAX_REQUEST_BODY = 64 * 1024  # an MCP request is a few hundred bytes; GET needs none
+GUARDED_PATHS = ("/v1/credits", "/mcp")  # what reveals the balance: the caller token guards it
+TOKEN_NEEDED = "Send Authorization: Bearer <CREDITS_GATEWAY_TOKEN>."
 ENVIRONMENT_HELP = """environment:
   OPENROUTER_API_KEY     OpenRouter management key (required; never a flag)
   OPENROUTER_BASE_URL    upstream base URL (default %s)
   CREDITS_GATEWAY_TOKEN  if set, /v1/credits and MCP callers must send it as a Bearer token
   CREDITS_CACHE_TTL      default for --cache-ttl""" % DEFAULT_BASE_URL
+FLAG_RANGES = (("rest_port", 0, 65535), ("mcp_port", 0, 65535), ("timeout", 0.001, 1e6),
+               ("cache_ttl", 0, 1e9), ("idle_timeout", 0.001, 1e6), ("max_connections", 1, 1e6))
 
 
 def log(message):
@@ -69,36 +77,42 @@ def fail(code, message):
 def parse_config(argv=None, environ=os.environ):
     """Turn the command line and the environment into a checked config, or exit 2."""
     parser = argparse.ArgumentParser(
-        prog="credits_gateway.py", description="Serve the OpenRouter credit balance over REST and MCP.",
-        epilog=ENVIRONMENT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="credits_gateway.py", epilog=ENVIRONMENT_HELP,
+        description="Serve the OpenRouter credit balance over REST and MCP.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 opens it)")
+    add("--host", default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 opens it)")
     add("--rest-port", type=int, default=8080, help="REST port (default 8080; 0: any)")
     add("--mcp-port", type=int, default=9090, help="MCP port (default 9090; 0: any)")
     add("--no-mcp", action="store_true", help="serve REST only")
-    add("--stdio", action="store_true", help="serve the MCP tool over stdin/stdout instead of HTTP")
-    add("--once", action="store_true", help="print the balance as JSON and exit (1 on an upstream error)")
-    add("--base-url", default=environ.get("OPENROUTER_BASE_URL", DEFAULT_BASE_URL), help="upstream base URL")
-    add("--timeout", type=float, default=10.0, help="upstream timeout (default 10 s)")
+    add("--stdio", action="store_true", help="serve the MCP tool over stdin/stdout instead")
+    add("--once", action="store_true",
+        help="print the balance as JSON and exit (1 on an upstream error)")
+    add("--base-url", default=environ.get("OPENROUTER_BASE_URL", DEFAULT_BASE_URL),
+        help="upstream base URL")
+    add("--timeout", type=float, default=10.0,
+        help="time for a whole upstream call, connect to last byte (default 10 s)")
     add("--cache-ttl", type=float, default=environ.get("CREDITS_CACHE_TTL", "0"),
         help="reuse a balance for this many seconds (default 0: ask OpenRouter every time)")
     add("--idle-timeout", type=float, default=15.0,
         help="close a connection that sends no whole request for this long (default 15 s)")
     add("--max-connections", type=int, default=1024,
-        help="REST connections served at once; more get 503 (default 1024)")
-    add("--quiet", action="store_true", help="no access log line per REST request")
+        help="connections served at once on each port; more get 503 (default 1024)")
+    add("--quiet", action="store_true", help="no access log line per request")
     add("--version", action="version", version="%(prog)s " + __version__)
     parser.error = lambda message: fail(2, message)  # one line, not argparse's usage block
     config = parser.parse_args(argv)
-    for flag, low, high in (("rest_port", 0, 65535), ("mcp_port", 0, 65535), ("timeout", 0.001, 1e6),
-                            ("cache_ttl", 0, 1e9), ("idle_timeout", 0.001, 1e6), ("max_connections", 1, 1e6)):
+    for flag, low, high in FLAG_RANGES:
         if not low <= getattr(config, flag) <= high:  # also refuses nan
             fail(2, "--%s must be from %g to %g." % (flag.replace("_", "-"), low, high))
     config.key = environ.get("OPENROUTER_API_KEY", "").strip()
     config.token = environ.get("CREDITS_GATEWAY_TOKEN", "").strip()
     if not config.key:
-        fail(2, "OPENROUTER_API_KEY is not set; export a management key (%s)." % MANAGEMENT_KEYS_URL)
-    for name, secret in (("OPENROUTER_API_KEY", config.key), ("CREDITS_GATEWAY_TOKEN", config.token)):
+        fail(2, "OPENROUTER_API_KEY is not set; export a management key (%s)."
+             % MANAGEMENT_KEYS_URL)
+    for name, secret in (("OPENROUTER_API_KEY", config.key),
+                         ("CREDITS_GATEWAY_TOKEN", config.token)):
         if not all(c.isascii() and c.isprintable() and not c.isspace() for c in secret):
             fail(2, "%s has spaces or control characters inside; copy it again." % name)
     parts = urllib.parse.urlsplit(config.base_url)
@@ -111,7 +125,7 @@ def parse_config(argv=None, environ=os.environ):
 def is_loopback(host):
     """Whether a host, or a Host header (a port and [IPv6] brackets allowed), names loopback."""
     try:
-        name = urllib.parse.urlsplit("//" + host).hostname or ""  # lower case, no port or brackets
+        name = urllib.parse.urlsplit("//" + host).hostname or ""  # lower case, no port or []
         return name == "localhost" or ipaddress.ip_address(name).is_loopback
     except ValueError:  # not an address, or a malformed one
         return False
@@ -126,19 +140,24 @@ def authorized(header, token):
 # --- The upstream call -------------------------------------------------------------
 
 class UpstreamError(Exception):
-    """The upstream call failed. `status` and `message` are what both surfaces answer."""
+    """The upstream call failed. `status` and `message` are what both surfaces answer;
+    `upstream_status` is OpenRouter's own status, when it answered at all."""
 
     def __init__(self, status, message, upstream_status=None, retry_after=""):
         super().__init__(message)
-        self.status, self.message, self.upstream_status, self.retry_after = status, message, upstream_status, retry_after
+        self.status = status
+        self.message = message
+        self.upstream_status = upstream_status
+        self.retry_after = retry_after
 
 
 def build_opener():
     """urllib's default opener minus its redirect handler, which would carry the key to
     whatever host a Location names. A 3xx then surfaces as an HTTPError like a 4xx."""
     opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(),
-                    urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
+    for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(),
+                    urllib.request.HTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(),
+                    urllib.request.HTTPErrorProcessor()):
         opener.add_handler(handler)
     return opener
 
@@ -163,22 +182,41 @@ def http_failure(status, message, retry_after=""):
         text = ("OpenRouter refused the key (%s): /credits answers only for a management key; "
                 "create one at %s." % (message, MANAGEMENT_KEYS_URL))
     elif status == 429:
-        return UpstreamError(429, "OpenRouter is rate-limiting this key; retry later.", 429, retry_after)
+        text = "OpenRouter is rate-limiting this key; retry later."
+        return UpstreamError(429, text, 429, retry_after)
     elif 300 <= status < 400:
-        text = "OpenRouter answered a redirect (%d); it was not followed, so the key went nowhere else." % status
+        text = ("OpenRouter answered a redirect (%d); it was not followed, so the key went "
+                "nowhere else." % status)
     else:
         text = "OpenRouter answered %d: %s" % (status, message)
     return UpstreamError(502, text, status)
 
 
+def read_body(response, deadline):
+    """Read an answer's body, up to one byte past MAX_UPSTREAM_BODY, or raise socket.timeout
+    past the deadline. urllib's timeout bounds each read, not the whole: an upstream that
+    sends a byte every 0.25 s would never trip it."""
+    body = bytearray()
+    while len(body) <= MAX_UPSTREAM_BODY:
+        if time.monotonic() > deadline:
+            raise socket.timeout()
+        piece = response.read1(MAX_UPSTREAM_BODY + 1 - len(body))
+        if not piece:
+            break
+        body += piece
+    return bytes(body)
+
+
 def fetch_credits(config):
-    """GET {base_url}/credits with the key; return the JSON object or raise UpstreamError."""
+    """GET {base_url}/credits with the key, all within --timeout; return the JSON object
+    or raise UpstreamError."""
     request = urllib.request.Request(config.base_url + "/credits", headers={
         "Authorization": "Bearer " + config.key, "Accept": "application/json",
         "User-Agent": "credits-gateway/" + __version__})
+    deadline = time.monotonic() + config.timeout
     try:
         with OPENER.open(request, timeout=config.timeout) as response:
-            body = response.read(MAX_UPSTREAM_BODY + 1)  # stop reading at the limit
+            body = read_body(response, deadline)
     except urllib.error.HTTPError as error:
         with error:
             message = upstream_message(error.read(64 * 1024), config.key)
@@ -186,10 +224,13 @@ def fetch_credits(config):
     except (OSError, http.client.HTTPException) as error:  # URLError is an OSError too
         reason = getattr(error, "reason", error)  # urllib wraps connect errors, not read errors
         if isinstance(reason, socket.timeout):
-            raise UpstreamError(504, "OpenRouter did not answer within %g s." % config.timeout) from None
-        raise UpstreamError(502, "Could not reach OpenRouter: %s." % (str(reason) or type(reason).__name__)) from None
+            text = "OpenRouter did not answer within %g s." % config.timeout
+            raise UpstreamError(504, text) from None
+        text = "Could not reach OpenRouter: %s." % (str(reason) or type(reason).__name__)
+        raise UpstreamError(502, text) from None
     if len(body) > MAX_UPSTREAM_BODY:
-        raise UpstreamError(502, "OpenRouter answered more than 1 MiB; a credit balance is far smaller.", 200)
+        text = "OpenRouter answered more than 1 MiB; a credit balance is far smaller."
+        raise UpstreamError(502, text, 200)
     try:
         credits = json.loads(body)
     except (ValueError, RecursionError):  # not JSON, or nested deeper than Python's stack
@@ -201,8 +242,9 @@ def fetch_credits(config):
 
 def share_upstream(config):
     """Wrap fetch_credits() for both surfaces: callers that arrive while a call is in flight
-    share its outcome (single flight), and with --cache-ttl a success (never an error) is reused.
-    No lock is held over the network. Returns get_credits() -> (credits, monotonic fetch time)."""
+    share its outcome (single flight), and with --cache-ttl a success (never an error) is
+    reused. No lock is held over the network.
+    Returns get_credits() -> (credits, monotonic time of the fetch)."""
     lock = threading.Lock()
     shared = types.SimpleNamespace(flight=None, result=(None, -math.inf))
 
@@ -212,7 +254,8 @@ def share_upstream(config):
                 return shared.result
             flight, leading = shared.flight, shared.flight is None
             if leading:
-                flight = shared.flight = types.SimpleNamespace(done=threading.Event(), result=None, error=None)
+                flight = types.SimpleNamespace(done=threading.Event(), result=None, error=None)
+                shared.flight = flight
         if leading:
             try:
                 flight.result = (fetch_credits(config), time.monotonic())
@@ -231,7 +274,7 @@ def share_upstream(config):
     return get_credits
 
 
-# --- REST --------------------------------------------------------------------------
+# --- The front door: one handler for both ports -------------------------------------
 
 def error_body(status, message, upstream_status=None):
     """An error in OpenRouter's own shape, so that clients parse the gateway like OpenRouter."""
@@ -241,37 +284,41 @@ def error_body(status, message, upstream_status=None):
     return {"error": error}
 
 
-class CreditsHandler(http.server.BaseHTTPRequestHandler):
-    """One REST connection. Every answer, errors included, is JSON and leaves in one write."""
+class GatewayHandler(http.server.BaseHTTPRequestHandler):
+    """One connection to either port. Each request passes the same guards, then its port's
+    table of routes answers it. Every answer leaves in one write, through respond()."""
 
     protocol_version = "HTTP/1.1"  # keep-alive
     server_version = "credits-gateway/" + __version__
     disable_nagle_algorithm = True  # with the single write: no 40 ms delayed-ACK stall
 
     def dispatch(self):
-        self.server.reading.pop(self.connection, None)  # the head is in: see close_slow_clients()
-        path = urllib.parse.urlsplit(self.path).path
-        routes = {"/v1/credits": self.get_credits, "/health/ready": self.get_ready,
-                  "/health/live": lambda: self.send_json(200, {"status": "UP"})}
-        refusal = self.refusal(path)
+        self.request_path = self.path.partition("?")[0]
+        route = self.server.routes.get(self.request_path)
+        refusal = self.refusal()
         if refusal:
             status, message, headers = refusal
             self.send_json(status, error_body(status, message), headers)
-        elif path not in routes:
-            self.send_json(404, error_body(404, "No such path; the balance is at GET /v1/credits."))
-        elif self.command not in ("GET", "HEAD"):
-            self.send_json(405, error_body(405, "Use GET or HEAD on %s." % path), {"Allow": "GET, HEAD"})
+        elif route is None:
+            self.send_json(404, error_body(404, self.server.not_found))
+        elif self.command not in self.server.methods:
+            allow = ", ".join(self.server.methods)
+            message = "Use %s on %s." % (" or ".join(self.server.methods), self.request_path)
+            self.send_json(405, error_body(405, message), {"Allow": allow})
         else:
             self.server.busy.add(self)  # shutdown waits for these answers
             try:
-                routes[path]()
+                route(self)
             finally:
                 self.server.busy.discard(self)
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_QUERY = dispatch
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = dispatch
+    do_OPTIONS = do_TRACE = do_QUERY = dispatch
 
-    def refusal(self, path):
-        """Every protective check, in order: (status, message, headers) to refuse, or None."""
+    def refusal(self):
+        """Every protective check, in order: (status, message, headers) to refuse, or None.
+        On the way it reads the request body, even one no route needs: the next request on
+        the connection starts after it."""
         close = {"Connection": "close"}
         if not self.admitted:
             return 503, "The gateway is serving --max-connections clients; retry shortly.", close
@@ -279,58 +326,49 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
         if "Transfer-Encoding" in self.headers or not (length.isascii() and length.isdigit()):
             return 400, "Send a request body, if any, with a plain Content-Length.", close
         if int(length) > MAX_REQUEST_BODY:
-            return 413, "A request body over 64 KiB is refused; GET needs none.", close
-        self.rfile.read(int(length))  # ignored, but read: the next request starts after it
-        if self.server.loopback_only and not is_loopback(self.headers.get("Host", "localhost")):  # DNS rebinding
+            return 413, "A request body over 64 KiB is refused.", close
+        self.body = self.rfile.read(int(length))
+        self.server.reading.pop(self.connection, None)  # the request is in: see close_slow_clients
+        host = self.headers.get("Host", "localhost")
+        if self.server.loopback_only and not is_loopback(host):  # DNS rebinding
             return 421, "This gateway answers only to a loopback Host such as localhost.", {}
-        if path == "/v1/credits" and not authorized(self.headers.get("Authorization", "").encode("latin-1"),
-                                                    self.server.config.token):
+        if self.request_path in GUARDED_PATHS and not authorized(
+                self.headers.get("Authorization", "").encode("latin-1"), self.server.config.token):
             return 401, TOKEN_NEEDED, {"WWW-Authenticate": "Bearer"}
         return None
-
-    def get_credits(self):
-        try:
-            credits, fetched_at = self.server.get_credits()
-        except UpstreamError as error:
-            headers = {"Cache-Control": "no-store", "Retry-After": error.retry_after}
-            body = error_body(error.status, error.message, error.upstream_status)
-            return self.send_json(error.status, body, headers)
-        ttl, age = self.server.config.cache_ttl, time.monotonic() - fetched_at
-        # RFC 9111: a client may reuse the answer for max-age minus its Age
-        headers = {"Cache-Control": "max-age=%d" % ttl, "Age": "%d" % age} if ttl else {"Cache-Control": "no-store"}
-        self.send_json(200, credits, headers)
-
-    def get_ready(self):
-        ready = self.server.is_ready()
-        self.send_json(200 if ready else 503, {"status": "UP" if ready else "DOWN"})
 
     def send_error(self, code, message=None, explain=None):
         """http.server's own errors (400, 414, 431, 501, 505) in JSON. It calls this when
         a request could not be read whole, so the connection closes after the answer."""
+        self.request_path = self.path.partition("?")[0]
         message = message or self.responses[code][0]
         self.send_json(code, error_body(code, message + "."), {"Connection": "close"})
 
     def send_json(self, status, value, headers=None):
-        """The one way out: head and body in one write (send_response would cost a second write
-        and date_time_string() three times this strftime), then one access-log line."""
         body = json.dumps(value).encode()
-        head = ["HTTP/1.1 %d %s" % (status, self.responses[status][0]), "Server: " + self.server_version,
-                time.strftime("Date: %a, %d %b %Y %H:%M:%S GMT", time.gmtime()), "Content-Type: application/json",
+        self.respond(status, body, {"Content-Type": "application/json", **(headers or {})})
+
+    def respond(self, status, body, headers):
+        """The one way out: head and body in one write (send_response() would cost a second
+        write, and date_time_string() three times this strftime), then one access-log line."""
+        head = ["HTTP/1.1 %d %s" % (status, self.responses[status][0]),
+                "Server: " + self.server_version,
+                time.strftime("Date: %a, %d %b %Y %H:%M:%S GMT", time.gmtime()),
                 "Content-Length: %d" % len(body)]
-        head += ["%s: %s" % (name, text) for name, text in (headers or {}).items()
-                 if text and text.isprintable()]  # an empty value, or one with CR or LF, is left out
+        head += ["%s: %s" % (name, text) for name, text in headers.items()
+                 if text and text.isprintable()]  # an empty value, or one with CR or LF: left out
         self.close_connection = self.close_connection or "Connection: close" in head
         if self.command == "HEAD":
             body = b""
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
         if not self.server.config.quiet:  # the path only: a query or a header may hold a secret
-            path = urllib.parse.quote(urllib.parse.urlsplit(self.path).path, safe="/%")
-            log("%s %s %d %.1f ms" % (self.command or "-", path or "-", status,
+            path = urllib.parse.quote(self.request_path, safe="/%") or "-"
+            log("%s %s %d %.1f ms" % (self.command or "-", path, status,
                                       (time.monotonic() - self.started) * 1000))
 
     def setup(self):
         super().setup()
-        # Kernel timeouts bound each read and write: settimeout() would add a poll() to each (-15% req/s).
+        # Kernel timeouts bound each read and write; settimeout() would add a poll() to each.
         for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
             self.connection.setsockopt(socket.SOL_SOCKET, option, self.server.timeval)
 
@@ -350,35 +388,59 @@ class CreditsHandler(http.server.BaseHTTPRequestHandler):
                 self.server.slots.release()
 
     def handle_one_request(self):
-        self.path, self.started = "", time.monotonic()  # path: a 414 is answered before it is read
+        self.path, self.request_path, self.started = "", "", time.monotonic()
         self.server.reading[self.connection] = self.started  # see close_slow_clients()
         super().handle_one_request()
 
     def log_message(self, format, *args):
-        pass  # http.server would log each idle timeout; send_json logs each answer
+        pass  # http.server would log each idle timeout; respond() logs each answer
 
 
-class RestServer(http.server.ThreadingHTTPServer):
+class GatewayServer(http.server.ThreadingHTTPServer):
     request_queue_size = 1024  # socketserver's 5 drops connections under a burst of clients
 
 
-def serve_rest(config, get_credits, is_ready):
-    """Bind the REST port (OSError if busy) and serve it in a thread."""
-    server = RestServer((config.host, config.rest_port), CreditsHandler)
-    server.config, server.get_credits, server.is_ready = config, get_credits, is_ready
+def open_port(config, port, surface):
+    """Bind and listen on one port, or exit 1 naming it. Connections wait in the backlog
+    until serve() is called with the port's routes."""
+    try:
+        server = GatewayServer((config.host, port), GatewayHandler)
+    except OSError as error:
+        fail(1, "cannot listen on %s:%d for %s: %s"
+             % (config.host, port, surface, error.strerror or error))
+    server.config, server.surface = config, surface
     server.loopback_only = is_loopback(config.host)
-    server.timeval = struct.pack("ll", int(config.idle_timeout), int(config.idle_timeout % 1 * 1e6))
+    seconds = config.idle_timeout
+    server.timeval = struct.pack("ll", int(seconds), int(seconds % 1 * 1e6))
     server.slots = threading.BoundedSemaphore(config.max_connections)
     server.busy = set()  # handlers answering a request; set.add and discard are atomic
-    server.reading = {}  # connection -> when it began to send its request's head
-    threading.Thread(target=server.serve_forever, args=(0.1,), name="rest", daemon=True).start()
-    threading.Thread(target=close_slow_clients, args=(server,), name="reaper", daemon=True).start()
+    server.reading = {}  # connection -> when it began to send its request
     return server
 
 
+def serve(server, routes, methods, not_found):
+    """Answer on a bound port: `routes` maps each path to a function of the handler."""
+    server.routes, server.methods, server.not_found = routes, methods, not_found
+    threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True,
+                     name=server.surface).start()
+    threading.Thread(target=close_slow_clients, args=(server,), daemon=True,
+                     name=server.surface + " reaper").start()
+
+
+def close_port(server, grace):
+    """Stop accepting, then give requests in flight `grace` seconds; idle connections just go.
+    Call it from any thread but the port's own serve_forever(), which it waits for."""
+    server.shutdown()
+    server.server_close()
+    deadline = time.monotonic() + grace
+    while server.busy and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def close_slow_clients(server):
-    """Give each request's line and headers --idle-timeout in all: the socket timeout
-    restarts with every byte, so a client dribbling bytes could hold a thread forever."""
+    """Give each request --idle-timeout in all, from its first byte to the end of its body:
+    the socket timeout restarts with every byte, so a client dribbling bytes could hold a
+    thread forever."""
     while server.socket.fileno() != -1:
         time.sleep(min(1.0, server.config.idle_timeout / 4))
         too_old = time.monotonic() - server.config.idle_timeout
@@ -390,12 +452,117 @@ def close_slow_clients(server):
                     pass  # already closed
 
 
-# --- MCP ---------------------------------------------------------------------------
+# --- REST ----------------------------------------------------------------------------
+
+def get_credits(handler):
+    """GET /v1/credits: the upstream object unchanged, or the UpstreamError as JSON."""
+    try:
+        credits, fetched_at = handler.server.get_credits()
+    except UpstreamError as error:
+        headers = {"Cache-Control": "no-store", "Retry-After": error.retry_after}
+        body = error_body(error.status, error.message, error.upstream_status)
+        return handler.send_json(error.status, body, headers)
+    ttl, age = handler.server.config.cache_ttl, time.monotonic() - fetched_at
+    if ttl:  # RFC 9111: a client may reuse the answer for max-age minus its Age
+        headers = {"Cache-Control": "max-age=%d" % ttl, "Age": "%d" % age}
+    else:
+        headers = {"Cache-Control": "no-store"}
+    handler.send_json(200, credits, headers)
+
+
+def get_live(handler):
+    handler.send_json(200, {"status": "UP"})
+
+
+def get_ready(handler):
+    ready = handler.server.is_ready()
+    handler.send_json(200 if ready else 503, {"status": "UP" if ready else "DOWN"})
+
+
+def get_openapi(handler):
+    handler.send_json(200, describe_rest(bool(handler.server.config.token)))
+
+
+REST_ROUTES = {"/v1/credits": get_credits, "/health/live": get_live,
+               "/health/ready": get_ready, "/openapi.json": get_openapi}
+
+
+def serve_rest(config, get_credits, is_ready):
+    """Bind the REST port (exit 1 if busy) and answer on it."""
+    server = open_port(config, config.rest_port, "REST")
+    server.get_credits, server.is_ready = get_credits, is_ready
+    serve(server, REST_ROUTES, ("GET", "HEAD"), "No such path; the balance is at GET /v1/credits.")
+    return server
+
+
+def describe_rest(with_token):
+    """This REST API in OpenAPI 3.1: every status each path can answer. The 401 and the
+    bearer scheme are there only when a caller token is set, as they are in the answers."""
+    def answer(text, schema="Error", media="application/json"):
+        return {"description": text,
+                "content": {media: {"schema": {"$ref": "#/components/schemas/" + schema}}}}
+    refusals = {  # what the front door may answer on any path, before the route runs
+        "400": answer("The request could not be read."),
+        "413": answer("The request body is over 64 KiB."),
+        "414": answer("The request line is over 64 KiB."),
+        "421": answer("The Host is not a loopback name, on a loopback listener."),
+        "431": answer("Over 100 headers, or a header over 64 KiB."),
+        "503": answer("Over --max-connections, or (for /health/ready) not ready yet."),
+        "505": answer("An HTTP version other than 1.0 or 1.1.")}
+
+    def operation(name, summary, ok, **more):
+        responses = {"200": ok, **more, **refusals}
+        return {"get": {"operationId": name, "summary": summary, "description": summary,
+                        "tags": ["credits" if name == "getCredits" else "health"],
+                        "responses": dict(sorted(responses.items()))}}
+    credits = operation(
+        "getCredits", "The OpenRouter credit balance, as OpenRouter answers it.",
+        answer("The balance: total_credits bought and total_usage spent, in USD.", "Credits"),
+        **{"429": answer("OpenRouter is rate-limiting the key; Retry-After is copied."),
+           "502": answer("OpenRouter failed, refused the key, or answered no JSON object."),
+           "504": answer("OpenRouter did not answer within --timeout.")})
+    status = answer("The gateway's state.", "Status")
+    description = {
+        "openapi": "3.1.0",
+        "info": {"title": "OpenRouter credits gateway", "version": __version__,
+                 "description": "The OpenRouter credit balance, without the OpenRouter key.",
+                 "contact": {"name": "credits_gateway"},
+                 "license": {"name": "MIT", "identifier": "MIT"}},
+        "servers": [{"url": "http://127.0.0.1:8080"}],
+        "tags": [{"name": "credits", "description": "The balance."},
+                 {"name": "health", "description": "For probes and this description."}],
+        "paths": {
+            "/v1/credits": credits,
+            "/health/live": operation("getLive", "Up while the process serves.", status),
+            "/health/ready": operation("getReady", "Up once both ports serve.", status),
+            "/openapi.json": operation("getOpenApi", "This description.",
+                                       {"description": "OpenAPI 3.1", "content": {
+                                           "application/json": {"schema": {"type": "object"}}}})},
+        "components": {"schemas": {
+            "Credits": {"type": "object", "required": ["data"], "properties": {"data": {
+                "type": "object", "required": ["total_credits", "total_usage"], "properties": {
+                    "total_credits": {"type": "number"}, "total_usage": {"type": "number"}}}}},
+            "Status": {"type": "object", "required": ["status"],
+                       "properties": {"status": {"enum": ["UP", "DOWN"]}}},
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                "type": "object", "required": ["code", "message"], "properties": {
+                    "code": {"type": "integer"}, "message": {"type": "string"},
+                    "metadata": {"type": "object"}}}}}}}}
+    if with_token:
+        description["components"]["securitySchemes"] = {"bearer": {"type": "http",
+                                                                   "scheme": "bearer"}}
+        credits["get"]["security"] = [{"bearer": []}]
+        credits["get"]["responses"]["401"] = answer("The caller token is missing or wrong.")
+    return description
+
+
+# --- MCP -----------------------------------------------------------------------------
 
 TOOL_DESCRIPTION = (
-    "Get the OpenRouter credit balance of the account behind the gateway's key. Returns {\"data\": "
-    "{\"total_credits\": X, \"total_usage\": Y}}: total_credits is what was purchased and total_usage "
-    "what has been spent, both in US dollars; the balance left is their difference.")
+    "Get the OpenRouter credit balance of the account behind the gateway's key. Returns "
+    "{\"data\": {\"total_credits\": X, \"total_usage\": Y}}: total_credits is what was "
+    "purchased and total_usage what has been spent, both in US dollars; the balance left is "
+    "their difference.")
 
 
 def build_mcp_server(get_credits):
@@ -405,65 +572,111 @@ def build_mcp_server(get_credits):
     from mcp.server.mcpserver import MCPServer
     from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
+    # The SDK's log lines get the gateway's prefix (MCPServer's own basicConfig is then a no-op).
+    logging.basicConfig(format="credits-gateway: %(message)s", level=logging.WARNING)
     server = MCPServer("openrouter-credits", version=__version__, log_level="WARNING")
-    hints = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+    hints = ToolAnnotations(read_only_hint=True, destructive_hint=False,
+                            idempotent_hint=True, open_world_hint=True)
 
-    @server.tool(name="get-credit-balance", title="Get credit balance", description=TOOL_DESCRIPTION, annotations=hints)
+    @server.tool(name="get-credit-balance", title="Get credit balance",
+                 description=TOOL_DESCRIPTION, annotations=hints)
     def get_credit_balance() -> dict[str, Any]:  # the SDK runs sync tools in a worker thread
         try:
             return get_credits()[0]
         except UpstreamError as error:  # a ToolError would prefix "Error executing tool ..."
-            return CallToolResult(is_error=True, content=[TextContent(type="text", text=error.message)])
+            return CallToolResult(is_error=True,
+                                  content=[TextContent(type="text", text=error.message)])
 
     return server
 
 
-def require_token(app, token):
-    """ASGI middleware: with a caller token set, every MCP request must carry it."""
-    refusal = json.dumps(error_body(401, TOKEN_NEEDED)).encode()
+def build_mcp_app(config, get_credits):
+    """The SDK's ASGI app for POST /mcp: stateless, JSON answers. The front door has checked
+    the Host already; the SDK's own check is kept for its Origin half, so its list of hosts
+    must take every name the front door takes, with or without a port."""
+    from mcp.server.transport_security import TransportSecuritySettings
 
-    async def guarded(scope, receive, send):
-        if scope["type"] == "http" and not authorized(dict(scope["headers"]).get(b"authorization", b""), token):
-            await send({"type": "http.response.start", "status": 401, "headers": [
-                (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
-            await send({"type": "http.response.body", "body": refusal})
+    security = None  # on a non-loopback --host, the SDK turns its checks off
+    if is_loopback(config.host):
+        names = sorted({"127.0.0.1", "localhost", "[::1]", config.host})
+        security = TransportSecuritySettings(
+            allowed_hosts=names + [name + ":*" for name in names],
+            allowed_origins=["http://%s:*" % name for name in names])
+    return build_mcp_server(get_credits).streamable_http_app(
+        streamable_http_path="/mcp", stateless_http=True, json_response=True,
+        transport_security=security)
+
+
+async def call_app(app, handler):
+    """Run one request through the ASGI app, on the MCP loop. The answer is written from
+    send() as soon as it is whole: waking the handler thread to write it costs more."""
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
+             "http_version": handler.request_version[5:], "method": handler.command,
+             "scheme": "http", "path": handler.request_path,
+             "raw_path": handler.request_path.encode("latin-1"),
+             "query_string": handler.path.partition("?")[2].encode("latin-1"), "root_path": "",
+             "headers": [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                         for name, value in handler.headers.items()],
+             "client": handler.client_address[:2], "server": handler.server.server_address[:2]}
+    messages = [{"type": "http.request", "body": handler.body}]
+    answered = asyncio.Event()
+    status, headers, body = [], {}, []
+
+    async def receive():
+        if messages:
+            return messages.pop()
+        await answered.wait()  # the body comes once; returning it again would spin the loop
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+            headers.update((name.decode("latin-1").title(), value.decode("latin-1"))
+                           for name, value in message["headers"] if name != b"content-length")
             return
-        await app(scope, receive, send)
-    return guarded
+        body.append(message.get("body", b""))
+        if not message.get("more_body"):
+            handler.respond(status[0], b"".join(body), headers)
+            answered.set()
+
+    await app(scope, receive, send)
 
 
-def listen(host, port):
-    """The MCP socket, bound before anything serves. IPPROTO_TCP is spelled out because asyncio
-    sets TCP_NODELAY only on sockets that say so; without it each answer stalls 40 ms."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    return sock
+def mcp_route(app, loop):
+    """The route of POST /mcp: hand the request to the app's loop, wait for its answer."""
+    def post_mcp(handler):
+        asyncio.run_coroutine_threadsafe(call_app(app, handler), loop).result()
+    return post_mcp
 
 
-def run_mcp(config, get_credits, sock, state):
-    """The MCP thread: serve on the bound socket until stop(). No mcp: MCP is off, REST goes on."""
+async def serve_mcp(app, server, state):
+    """While the app's lifespan runs (it starts the SDK's session manager), answer on the
+    MCP port. On stop, close the port and let calls in flight finish on this loop."""
+    loop = asyncio.get_running_loop()
+    async with app.router.lifespan_context(app):
+        if state.stopped.is_set():  # stopped while mcp was importing
+            return
+        serve(server, {"/mcp": mcp_route(app, loop)}, ("POST",),
+              "No such path; MCP is served at POST /mcp.")
+        state.mcp_ready = True  # first: whoever reads the line below finds /health/ready UP
+        log("MCP listening on http://%s:%d/mcp" % (server.config.host, server.server_address[1]))
+        await loop.run_in_executor(None, state.stopped.wait)
+        await loop.run_in_executor(None, close_port, server, server.config.timeout + 1)
+
+
+def run_mcp(config, get_credits, server, state):
+    """The MCP thread. Without mcp, MCP is off and REST goes on; if MCP fails, all stops."""
     try:
-        import uvicorn
-        server = build_mcp_server(get_credits)
-        # The SDK turns its Host/Origin check (DNS rebinding) on only for 127.0.0.1, localhost, ::1.
-        host = "127.0.0.1" if is_loopback(config.host) else config.host
-        app = server.streamable_http_app(streamable_http_path="/mcp", host=host,
-                                         stateless_http=True, json_response=True)
-        state.mcp = uvicorn.Server(uvicorn.Config(
-            require_token(app, config.token), log_level="warning", lifespan="on",
-            limit_concurrency=config.max_connections, timeout_keep_alive=config.idle_timeout,
-            timeout_graceful_shutdown=config.timeout + 1))
-        if not state.stopped.is_set():  # else stop() came while mcp was importing, before state.mcp
-            log("MCP listening on http://%s:%d/mcp" % (config.host, sock.getsockname()[1]))
-            state.mcp.run(sockets=[sock])
+        app = build_mcp_app(config, get_credits)
     except ImportError as error:
         state.mcp_off = True  # first: whoever reads the line below finds /health/ready UP
         log('MCP is off: %s (pip install "mcp>=2.3,<3"); REST still serves.' % error)
+        return server.server_close()
+    try:
+        asyncio.run(serve_mcp(app, server, state))
     finally:
-        sock.close()  # uvicorn closes it when it stops, but not if it never ran
-        if not (state.stopped.is_set() or state.mcp_off):  # MCP ended on its own: stop everything
+        server.server_close()
+        if not state.stopped.is_set():  # MCP ended on its own: stop everything
             state.mcp_failed = True
             state.stopped.set()
 
@@ -479,47 +692,41 @@ def serve_stdio(config):
     return 0
 
 
-# --- main --------------------------------------------------------------------------
+# --- main ----------------------------------------------------------------------------
 
 def start(config, stopped=None):
-    """Bind both ports (a busy one exits 1 before anything serves), then serve each in a thread."""
-    state = types.SimpleNamespace(stopped=stopped or threading.Event(), mcp=None, mcp_thread=None,
-                                  mcp_off=config.no_mcp, mcp_failed=False)
-    try:
-        sock = None if config.no_mcp else listen(config.host, config.mcp_port)
-    except OSError as error:
-        fail(1, "cannot listen on %s:%d for MCP: %s" % (config.host, config.mcp_port, error.strerror or error))
+    """Bind both ports (a busy one exits 1 before anything serves), then serve each in a
+    thread: REST at once, MCP once mcp is imported."""
+    state = types.SimpleNamespace(stopped=stopped or threading.Event(), mcp=None,
+                                  mcp_thread=None, mcp_off=config.no_mcp, mcp_ready=False,
+                                  mcp_failed=False)
+    if not config.no_mcp:
+        state.mcp = open_port(config, config.mcp_port, "MCP")
+        state.mcp_port = state.mcp.server_address[1]
     get_credits = share_upstream(config)
     try:
-        state.rest = serve_rest(config, get_credits, lambda: state.mcp_off or bool(state.mcp and state.mcp.started))
-    except OSError as error:
-        if sock:
-            sock.close()
-        fail(1, "cannot listen on %s:%d for REST: %s" % (config.host, config.rest_port, error.strerror or error))
+        state.rest = serve_rest(config, get_credits, lambda: state.mcp_off or state.mcp_ready)
+    except SystemExit:  # the REST port is busy
+        if state.mcp:
+            state.mcp.server_close()
+        raise
     log("REST listening on http://%s:%d/v1/credits" % (config.host, state.rest.server_address[1]))
     if not is_loopback(config.host) and not config.token:
         log("warning: listening on %s with no CREDITS_GATEWAY_TOKEN: anyone who can reach it "
             "can read the balance." % config.host)
-    if sock:
-        state.mcp_port = sock.getsockname()[1]
-        state.mcp_thread = threading.Thread(target=run_mcp, args=(config, get_credits, sock, state),
-                                            name="mcp", daemon=True)
+    if state.mcp:
+        state.mcp_thread = threading.Thread(target=run_mcp, name="mcp", daemon=True,
+                                            args=(config, get_credits, state.mcp, state))
         state.mcp_thread.start()
     return state
 
 
 def stop(state, grace=2.0):
-    """Close both listeners, then give requests in flight `grace` seconds; idle ones just go."""
-    state.stopped.set()  # before reading state.mcp: see run_mcp()
-    state.rest.shutdown()
-    state.rest.server_close()
-    if state.mcp is not None:
-        state.mcp.should_exit = True
-    deadline = time.monotonic() + grace
-    while state.rest.busy and time.monotonic() < deadline:
-        time.sleep(0.02)
+    """Close both ports, then give requests in flight `grace` seconds to be answered."""
+    state.stopped.set()  # the MCP thread closes its own port: see serve_mcp()
+    close_port(state.rest, grace)
     if state.mcp_thread:
-        state.mcp_thread.join(max(0.0, deadline - time.monotonic()))
+        state.mcp_thread.join(grace)
 
 
 def main(argv=None):
@@ -533,11 +740,11 @@ def main(argv=None):
         return 0
     if config.stdio:
         return serve_stdio(config)
-    stopped = threading.Event()  # handlers first: a signal sent once a port is announced must count
+    stopped = threading.Event()  # handlers first: a signal sent once a port is announced counts
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
     state = start(config, stopped)
-    while not stopped.wait(0.5):  # a signal taken by another thread is handled only once this one wakes
+    while not stopped.wait(0.5):  # a signal taken by another thread runs once this one wakes
         pass
     stop(state, grace=config.timeout + 1)
     if state.mcp_failed:

@@ -172,7 +172,7 @@ def port_of(listening_line):
 
 def wait_for_mcp(state):
     deadline = time.monotonic() + 10
-    while not (state.mcp and state.mcp.started) and time.monotonic() < deadline:
+    while not state.mcp_ready and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
