@@ -31,7 +31,6 @@ import http.server
 import ipaddress
 import json
 import logging
-import math
 import os
 import signal
 import socket
@@ -151,18 +150,15 @@ class UpstreamError(Exception):
         self.retry_after = retry_after
 
 
-def build_opener():
-    """urllib's default opener minus its redirect handler, which would carry the key to
-    whatever host a Location names. A 3xx then surfaces as an HTTPError like a 4xx."""
-    opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(),
-                    urllib.request.HTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(),
-                    urllib.request.HTTPErrorProcessor()):
-        opener.add_handler(handler)
-    return opener
+class RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a redirect, and send the key to whatever host a Location names.
+    Refused, a 3xx surfaces as an HTTPError like a 4xx."""
+
+    def redirect_request(self, *args):
+        return None
 
 
-OPENER = build_opener()
+OPENER = urllib.request.build_opener(RefuseRedirects)
 
 
 def upstream_message(body, key):
@@ -246,7 +242,7 @@ def share_upstream(config):
     reused. No lock is held over the network.
     Returns get_credits() -> (credits, monotonic time of the fetch)."""
     lock = threading.Lock()
-    shared = types.SimpleNamespace(flight=None, result=(None, -math.inf))
+    shared = types.SimpleNamespace(flight=None, result=(None, float("-inf")))
 
     def get_credits():
         with lock:
@@ -293,6 +289,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # with the single write: no 40 ms delayed-ACK stall
 
     def dispatch(self):
+        self.started = time.monotonic()  # the access log times the answer, not the client's pause
         self.request_path = self.path.partition("?")[0]
         route = self.server.routes.get(self.request_path)
         refusal = self.refusal()
@@ -300,7 +297,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             status, message, headers = refusal
             self.send_json(status, error_body(status, message), headers)
         elif route is None:
-            self.send_json(404, error_body(404, self.server.not_found))
+            message = "No such path; this port serves %s." % ", ".join(self.server.routes)
+            self.send_json(404, error_body(404, message))
         elif self.command not in self.server.methods:
             allow = ", ".join(self.server.methods)
             message = "Use %s on %s." % (" or ".join(self.server.methods), self.request_path)
@@ -418,9 +416,9 @@ def open_port(config, port, surface):
     return server
 
 
-def serve(server, routes, methods, not_found):
+def serve(server, routes, methods):
     """Answer on a bound port: `routes` maps each path to a function of the handler."""
-    server.routes, server.methods, server.not_found = routes, methods, not_found
+    server.routes, server.methods = routes, methods
     threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True,
                      name=server.surface).start()
     threading.Thread(target=close_slow_clients, args=(server,), daemon=True,
@@ -470,90 +468,90 @@ def get_credits(handler):
     handler.send_json(200, credits, headers)
 
 
-def get_live(handler):
-    handler.send_json(200, {"status": "UP"})
-
-
 def get_ready(handler):
     ready = handler.server.is_ready()
     handler.send_json(200 if ready else 503, {"status": "UP" if ready else "DOWN"})
 
 
-def get_openapi(handler):
-    handler.send_json(200, describe_rest(bool(handler.server.config.token)))
-
-
-REST_ROUTES = {"/v1/credits": get_credits, "/health/live": get_live,
-               "/health/ready": get_ready, "/openapi.json": get_openapi}
+REST_ROUTES = {
+    "/v1/credits": get_credits,
+    "/health/live": lambda handler: handler.send_json(200, {"status": "UP"}),
+    "/health/ready": get_ready,
+    "/openapi.json": lambda handler: handler.send_json(
+        200, describe_rest(bool(handler.server.config.token))),
+}
 
 
 def serve_rest(config, get_credits, is_ready):
     """Bind the REST port (exit 1 if busy) and answer on it."""
     server = open_port(config, config.rest_port, "REST")
     server.get_credits, server.is_ready = get_credits, is_ready
-    serve(server, REST_ROUTES, ("GET", "HEAD"), "No such path; the balance is at GET /v1/credits.")
+    serve(server, REST_ROUTES, ("GET", "HEAD"))
     return server
 
 
 def describe_rest(with_token):
-    """This REST API in OpenAPI 3.1: every status each path can answer. The 401 and the
-    bearer scheme are there only when a caller token is set, as they are in the answers."""
-    def answer(text, schema="Error", media="application/json"):
-        return {"description": text,
-                "content": {media: {"schema": {"$ref": "#/components/schemas/" + schema}}}}
-    refusals = {  # what the front door may answer on any path, before the route runs
-        "400": answer("The request could not be read."),
-        "413": answer("The request body is over 64 KiB."),
-        "414": answer("The request line is over 64 KiB."),
-        "421": answer("The Host is not a loopback name, on a loopback listener."),
-        "431": answer("Over 100 headers, or a header over 64 KiB."),
-        "503": answer("Over --max-connections, or (for /health/ready) not ready yet."),
-        "505": answer("An HTTP version other than 1.0 or 1.1.")}
+    """This REST API in OpenAPI 3.1, with every status each path can answer. The 401 and the
+    bearer scheme appear only when a caller token is set, as they do in the answers."""
+    def answer(text, schema="Error"):
+        return {"description": text, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/" + schema}}}}
 
-    def operation(name, summary, ok, **more):
-        responses = {"200": ok, **more, **refusals}
-        return {"get": {"operationId": name, "summary": summary, "description": summary,
-                        "tags": ["credits" if name == "getCredits" else "health"],
-                        "responses": dict(sorted(responses.items()))}}
-    credits = operation(
-        "getCredits", "The OpenRouter credit balance, as OpenRouter answers it.",
-        answer("The balance: total_credits bought and total_usage spent, in USD.", "Credits"),
-        **{"429": answer("OpenRouter is rate-limiting the key; Retry-After is copied."),
-           "502": answer("OpenRouter failed, refused the key, or answered no JSON object."),
-           "504": answer("OpenRouter did not answer within --timeout.")})
-    status = answer("The gateway's state.", "Status")
-    description = {
+    def get(name, tag, summary, answers):
+        front_door = {  # what any path may answer before its route runs
+            "400": answer("The request could not be read."),
+            "413": answer("The request body is over 64 KiB."),
+            "414": answer("The request line is over 64 KiB."),
+            "421": answer("On loopback, the Host is not a loopback name."),
+            "431": answer("Over 100 headers, or a header over 64 KiB."),
+            "503": answer("Over --max-connections."),
+            "505": answer("An HTTP version other than 1.0 or 1.1.")}
+        return {"get": {"operationId": name, "tags": [tag], "summary": summary,
+                        "description": summary, "responses": {**front_door, **answers}}}
+
+    credits = get("getCredits", "credits", "The balance, as OpenRouter answers it.", {
+        "200": answer("total_credits bought and total_usage spent, in US dollars.", "Credits"),
+        "429": answer("OpenRouter is rate-limiting the key; Retry-After is copied."),
+        "502": answer("OpenRouter failed, refused the key, or answered no JSON object."),
+        "504": answer("OpenRouter did not answer within --timeout.")})
+    if with_token:
+        credits["get"]["security"] = [{"bearer": []}]
+        credits["get"]["responses"]["401"] = answer("The caller token is missing or wrong.")
+    return {
         "openapi": "3.1.0",
         "info": {"title": "OpenRouter credits gateway", "version": __version__,
                  "description": "The OpenRouter credit balance, without the OpenRouter key.",
                  "contact": {"name": "credits_gateway"},
                  "license": {"name": "MIT", "identifier": "MIT"}},
-        "servers": [{"url": "http://127.0.0.1:8080"}],
+        "servers": [{"url": "/"}],  # wherever this description was served from
         "tags": [{"name": "credits", "description": "The balance."},
-                 {"name": "health", "description": "For probes and this description."}],
+                 {"name": "health", "description": "Probes, and this description."}],
         "paths": {
             "/v1/credits": credits,
-            "/health/live": operation("getLive", "Up while the process serves.", status),
-            "/health/ready": operation("getReady", "Up once both ports serve.", status),
-            "/openapi.json": operation("getOpenApi", "This description.",
-                                       {"description": "OpenAPI 3.1", "content": {
-                                           "application/json": {"schema": {"type": "object"}}}})},
-        "components": {"schemas": {
-            "Credits": {"type": "object", "required": ["data"], "properties": {"data": {
-                "type": "object", "required": ["total_credits", "total_usage"], "properties": {
-                    "total_credits": {"type": "number"}, "total_usage": {"type": "number"}}}}},
-            "Status": {"type": "object", "required": ["status"],
-                       "properties": {"status": {"enum": ["UP", "DOWN"]}}},
-            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                "type": "object", "required": ["code", "message"], "properties": {
-                    "code": {"type": "integer"}, "message": {"type": "string"},
-                    "metadata": {"type": "object"}}}}}}}}
-    if with_token:
-        description["components"]["securitySchemes"] = {"bearer": {"type": "http",
-                                                                   "scheme": "bearer"}}
-        credits["get"]["security"] = [{"bearer": []}]
-        credits["get"]["responses"]["401"] = answer("The caller token is missing or wrong.")
-    return description
+            "/health/live": get("getLive", "health", "UP while the process serves.",
+                                {"200": answer("UP.", "Status")}),
+            "/health/ready": get("getReady", "health", "UP once both ports serve.", {
+                "200": answer("UP.", "Status"),
+                "503": answer("DOWN, or over --max-connections.", "StatusOrError")}),
+            "/openapi.json": get("getOpenApi", "health", "This description.",
+                                 {"200": answer("OpenAPI 3.1.", "Object")})},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}} if with_token
+                               else {},
+            "schemas": {
+                "Credits": {"type": "object", "required": ["data"], "properties": {"data": {
+                    "type": "object", "required": ["total_credits", "total_usage"],
+                    "properties": {"total_credits": {"type": "number"},
+                                   "total_usage": {"type": "number"}}}}},
+                "Status": {"type": "object", "required": ["status"],
+                           "properties": {"status": {"enum": ["UP", "DOWN"]}}},
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "integer"}, "message": {"type": "string"},
+                                   "metadata": {"type": "object"}}}}},
+                "StatusOrError": {"anyOf": [{"$ref": "#/components/schemas/Status"},
+                                            {"$ref": "#/components/schemas/Error"}]},
+                "Object": {"type": "object"}}}}
 
 
 # --- MCP -----------------------------------------------------------------------------
@@ -642,22 +640,18 @@ async def call_app(app, handler):
     await app(scope, receive, send)
 
 
-def mcp_route(app, loop):
-    """The route of POST /mcp: hand the request to the app's loop, wait for its answer."""
-    def post_mcp(handler):
-        asyncio.run_coroutine_threadsafe(call_app(app, handler), loop).result()
-    return post_mcp
-
-
 async def serve_mcp(app, server, state):
     """While the app's lifespan runs (it starts the SDK's session manager), answer on the
     MCP port. On stop, close the port and let calls in flight finish on this loop."""
     loop = asyncio.get_running_loop()
+
+    def post_mcp(handler):  # in the handler's thread: hand the request to the loop, and wait
+        asyncio.run_coroutine_threadsafe(call_app(app, handler), loop).result()
+
     async with app.router.lifespan_context(app):
         if state.stopped.is_set():  # stopped while mcp was importing
             return
-        serve(server, {"/mcp": mcp_route(app, loop)}, ("POST",),
-              "No such path; MCP is served at POST /mcp.")
+        serve(server, {"/mcp": post_mcp}, ("POST",))
         state.mcp_ready = True  # first: whoever reads the line below finds /health/ready UP
         log("MCP listening on http://%s:%d/mcp" % (server.config.host, server.server_address[1]))
         await loop.run_in_executor(None, state.stopped.wait)

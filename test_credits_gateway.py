@@ -76,6 +76,18 @@ class FakeOpenRouter(http.server.BaseHTTPRequestHandler):
             time.sleep(5)
             self.close_connection = True
             return
+        if mode == "drip":  # every read is quick, the whole answer is not
+            body = json.dumps(CREDITS).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for byte in body:
+                    time.sleep(0.25)
+                    self.wfile.write(bytes([byte]))
+            except ConnectionError:
+                pass  # the gateway gave up on it
+            return
         if mode == "huge":  # 64 MiB, streamed so that the fake itself stays small
             self.send_response(200)
             self.send_header("Content-Length", str(64 * 1024 * 1024))
@@ -148,6 +160,15 @@ def request(port, method, path, headers=None, body=None):
         conn.close()
 
 
+def mcp_call(port, headers=None, method="tools/call"):
+    """One JSON-RPC request to POST /mcp, as an MCP client sends it: (status, headers, body)."""
+    params = {"name": "get-credit-balance", "arguments": {}} if method == "tools/call" else {}
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+               **(headers or {})}
+    return request(port, "POST", "/mcp", headers, body)
+
+
 def read_responses(sock, count):
     """Read `count` HTTP responses off one connection: [(status, parsed JSON body)]."""
     stream = sock.makefile("rb")
@@ -171,6 +192,7 @@ def port_of(listening_line):
 
 
 def wait_for_mcp(state):
+    """Until the MCP thread has imported mcp and answers on its port."""
     deadline = time.monotonic() + 10
     while not state.mcp_ready and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -296,6 +318,14 @@ class TestUpstreamMapping(FakeUpstreamTestCase):
         self.assertEqual(error.status, 504)
         self.assertLess(time.monotonic() - started, 1.3)
 
+    def test_an_answer_that_trickles_in_past_the_timeout_is_504(self):
+        started = time.monotonic()
+        error = self.fetch("drip", "--timeout", "1")
+        elapsed = time.monotonic() - started
+        self.assertEqual(error.status, 504)
+        self.assertGreater(elapsed, 0.9)
+        self.assertLess(elapsed, 1.5)  # --timeout + 0.5 s: each byte came well within 1 s
+
     def test_connection_refused_is_502(self):
         config = gateway.parse_config(["--base-url", "http://127.0.0.1:%d/api/v1" % free_port()],
                                       {"OPENROUTER_API_KEY": KEY})
@@ -415,6 +445,27 @@ class TestRest(FakeUpstreamTestCase):
         self.addCleanup(server.shutdown)
         status, _, body = request(server.server_address[1], "GET", "/health/ready")
         self.assertEqual((status, json.loads(body)), (503, {"status": "DOWN"}))
+
+    def test_openapi_json_describes_each_path_and_every_status_credits_answers(self):
+        status, _, body = request(self.port, "GET", "/openapi.json")
+        description = json.loads(body)
+        self.assertEqual((status, description["openapi"]), (200, "3.1.0"))
+        for path in description["paths"]:
+            self.assertEqual(request(self.port, "GET", path)[0], 200, path)
+        seen = set()
+        for mode in ("ok", 429, 500, "close"):
+            self.fake.mode = mode
+            seen.add(request(self.port, "GET", "/v1/credits")[0])
+        for raw in (b"Content-Length: x\r\n", b"Content-Length: 70000\r\n", b"X-A: b\r\n" * 101):
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+                sock.sendall(b"GET /v1/credits HTTP/1.1\r\nHost: localhost\r\n" + raw + b"\r\n")
+                seen.add(read_responses(sock, 1)[0][0])
+        seen.add(request(self.port, "GET", "/v1/credits", {"Host": "evil.example"})[0])
+        self.assertEqual(seen, {200, 400, 413, 421, 429, 431, 502})
+        documented = description["paths"]["/v1/credits"]["get"]["responses"]
+        self.assertLessEqual({str(status) for status in seen}, set(documented))
+        self.assertNotIn("401", documented)  # no caller token here
+        self.assertFalse(description["components"]["securitySchemes"])
 
     def test_keep_alive_answers_several_requests_on_one_connection(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
@@ -587,6 +638,17 @@ class TestProtection(FakeUpstreamTestCase):
                     return await client.call_tool("get-credit-balance", {})
         self.assertEqual(asyncio.run(call()).structured_content, CREDITS)
 
+    def test_openapi_json_needs_no_token_and_shows_the_bearer_scheme_when_one_is_set(self):
+        port = self.gateway_with("--no-mcp", token="caller-token").rest.server_address[1]
+        status, _, body = request(port, "GET", "/openapi.json")
+        description = json.loads(body)
+        self.assertEqual(status, 200)
+        operation = description["paths"]["/v1/credits"]["get"]
+        self.assertEqual(operation["security"], [{"bearer": []}])
+        self.assertIn("401", operation["responses"])
+        self.assertEqual(description["components"]["securitySchemes"]["bearer"]["scheme"], "bearer")
+        self.assertNotIn("caller-token", body.decode())
+
     def test_a_non_loopback_host_without_token_warns_once(self):
         self.assertEqual(self.gateway_with("--no-mcp", "--host", "0.0.0.0").log.count("warning"), 1)
         self.assertNotIn("warning", self.gateway_with("--no-mcp", "--host", "0.0.0.0", token="t").log)
@@ -608,15 +670,16 @@ class TestProtection(FakeUpstreamTestCase):
             headers = request(port, method, "/v1/credits", {"Origin": "http://evil.example"})[1]
             self.assertFalse([name for name in headers if name.lower().startswith("access-control")])
 
-    def test_silent_and_dribbling_clients_are_closed_after_the_idle_timeout(self):
-        port = self.gateway_with("--no-mcp", "--idle-timeout", "1").rest.server_address[1]
+    def assert_slow_clients_are_closed(self, port):
+        """With --idle-timeout 1: a client that sends nothing, and one that sends a byte every
+        0.2 s, are both closed within a few seconds, and the port still serves."""
         silent = socket.create_connection(("127.0.0.1", port))
         dribbler = socket.create_connection(("127.0.0.1", port))
         self.addCleanup(silent.close)
         self.addCleanup(dribbler.close)
         started = time.monotonic()
         closed_at = None
-        for byte in b"GET /v1/credits HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 200:
+        for byte in b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 200:
             try:
                 dribbler.send(bytes([byte]))
             except OSError:
@@ -627,7 +690,18 @@ class TestProtection(FakeUpstreamTestCase):
         self.assertLess(closed_at, 3.5)
         silent.settimeout(3)
         self.assertEqual(silent.recv(100), b"")  # closed with nothing to say
+
+    def test_silent_and_dribbling_clients_are_closed_after_the_idle_timeout(self):
+        port = self.gateway_with("--no-mcp", "--idle-timeout", "1").rest.server_address[1]
+        self.assert_slow_clients_are_closed(port)
         self.assertEqual(request(port, "GET", "/health/live")[0], 200)
+
+    @needs_mcp
+    def test_silent_and_dribbling_mcp_clients_are_closed_after_the_idle_timeout(self):
+        state = self.gateway_with("--idle-timeout", "1")
+        wait_for_mcp(state)
+        self.assert_slow_clients_are_closed(state.mcp_port)
+        self.assertEqual(mcp_call(state.mcp_port)[0], 200)
 
     def test_a_burst_of_64_clients_is_accepted_without_syn_retries(self):
         port = self.gateway_with("--no-mcp").rest.server_address[1]
@@ -662,26 +736,68 @@ class TestProtection(FakeUpstreamTestCase):
             time.sleep(0.05)
 
     @needs_mcp
-    def test_mcp_answers_503_past_max_connections_and_closes_idle_keep_alive_connections(self):
-        state = self.gateway_with("--max-connections", "2", "--idle-timeout", "2")
+    def test_silent_mcp_clients_past_max_connections_give_way_after_the_idle_timeout(self):
+        state = self.gateway_with("--max-connections", "2", "--idle-timeout", "1")
         wait_for_mcp(state)
-        body = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}'
-        tools_list = (b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
-                      b"Accept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n%s"
-                      % (state.mcp_port, len(body), body))
-        answered = socket.create_connection(("127.0.0.1", state.mcp_port), timeout=5)
-        self.addCleanup(answered.close)
-        answered.sendall(tools_list)
-        self.assertEqual(read_responses(answered, 1)[0][0], 200)  # answered, and kept alive
-        silent = socket.create_connection(("127.0.0.1", state.mcp_port))
-        self.addCleanup(silent.close)
-        time.sleep(0.2)  # both now count against the limit of 2
-        with socket.create_connection(("127.0.0.1", state.mcp_port), timeout=5) as third:
-            third.sendall(tools_list)
-            self.assertTrue(third.recv(65536).startswith(b"HTTP/1.1 503 "))
-        started = time.monotonic()
-        self.assertEqual(answered.recv(65536), b"")  # closed by the keep-alive timeout
-        self.assertLess(time.monotonic() - started, 3.5)
+        silent = [socket.create_connection(("127.0.0.1", state.mcp_port)) for _ in range(2)]
+        for sock in silent:
+            self.addCleanup(sock.close)
+        time.sleep(0.2)  # both now hold a slot: a third client is refused at once
+        status, headers, body = mcp_call(state.mcp_port)
+        self.assertEqual((status, headers["Connection"]), (503, "close"))
+        self.assertEqual(json.loads(body)["error"]["code"], 503)
+        for sock in silent:
+            sock.settimeout(3)
+            self.assertEqual(sock.recv(100), b"")  # closed by the idle timeout
+        deadline = time.monotonic() + 2
+        while mcp_call(state.mcp_port)[0] != 200:  # the slots are free again
+            self.assertLess(time.monotonic(), deadline, "the MCP port did not recover")
+            time.sleep(0.05)
+
+    @needs_mcp
+    def test_the_mcp_port_refuses_bad_requests_in_openrouter_error_shape(self):
+        state = self.gateway_with(token="caller-token")
+        wait_for_mcp(state)
+        port, auth = state.mcp_port, {"Authorization": "Bearer caller-token"}
+        json_rpc = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        cases = [  # (method, path, headers, body, status)
+            ("POST", "/mcp", {**json_rpc, **auth}, b"x" * 70000, 413),
+            ("POST", "/mcp", {**auth, "Transfer-Encoding": "chunked"}, None, 400),
+            ("POST", "/mcp", json_rpc, b"{}", 401),
+            ("POST", "/mcp", {**json_rpc, "Authorization": "Bearer wrong"}, b"{}", 401),
+            ("GET", "/mcp", {**auth, "Accept": "text/event-stream"}, None, 405),
+            ("DELETE", "/mcp", auth, None, 405),
+            ("POST", "/other", auth, b"{}", 404),
+            ("GET", "/health/live", auth, None, 404),
+        ]
+        for method, path, headers, body, expected in cases:
+            status, response_headers, answer = request(port, method, path, headers, body)
+            self.assertEqual((status, json.loads(answer)["error"]["code"]), (expected, expected),
+                             (method, path))
+            if expected == 405:
+                self.assertEqual(response_headers["Allow"], "POST")
+            if expected == 401:
+                self.assertEqual(response_headers["WWW-Authenticate"], "Bearer")
+        self.assertEqual(mcp_call(port, auth)[0], 200)
+        self.assertEqual(self.fake.calls, 1)
+
+    @needs_mcp
+    def test_a_loopback_host_without_a_port_is_accepted_on_both_ports(self):
+        state = self.gateway_with()
+        wait_for_mcp(state)
+        for host in ("127.0.0.1", "localhost", "[::1]"):
+            self.assertEqual(request(state.rest.server_address[1], "GET", "/v1/credits", {"Host": host})[0],
+                             200, host)
+            status, _, body = mcp_call(state.mcp_port, {"Host": host})
+            self.assertEqual(status, 200, host)
+            self.assertEqual(json.loads(body)["result"]["structuredContent"], CREDITS)
+
+    @needs_mcp
+    def test_mcp_keeps_the_sdk_origin_check(self):
+        state = self.gateway_with()
+        wait_for_mcp(state)
+        self.assertEqual(mcp_call(state.mcp_port, {"Origin": "http://evil.example"})[0], 403)
+        self.assertEqual(mcp_call(state.mcp_port, {"Origin": "http://localhost:3000"})[0], 200)
 
     def test_oversized_or_malformed_requests_get_json_errors_and_the_server_keeps_serving(self):
         port = self.gateway_with("--no-mcp").rest.server_address[1]
@@ -989,6 +1105,58 @@ class TestCommandLine(FakeUpstreamTestCase):
         self.assertEqual(code, 0, err)
         self.assertLess(time.monotonic() - started, 2.0)
         self.assertTrue(refuses(rest) and refuses(mcp_port))
+
+    @needs_mcp
+    def test_ready_is_up_as_soon_as_both_listening_lines_are_out(self):
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0")
+        rest_line, mcp_line = self.wait_lines(proc, 2)
+        self.assertIn("MCP listening", mcp_line)
+        status, _, body = request(port_of(rest_line), "GET", "/health/ready")
+        self.assertEqual((status, json.loads(body)), (200, {"status": "UP"}))
+        self.assertEqual(mcp_call(port_of(mcp_line))[0], 200)
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.finish(proc)[0], 0)
+
+    @needs_mcp
+    def test_sigterm_answers_mcp_calls_in_flight_and_closes_the_mcp_port_first(self):
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0",
+                                "--quiet", "--timeout", "2")
+        port = port_of(self.wait_lines(proc, 2)[1])
+        self.fake.hold = threading.Event()
+        answers = []
+        threads = [threading.Thread(target=lambda: answers.append(mcp_call(port))) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        while self.fake.calls < 1:  # the shared call is held upstream, the four wait on it
+            time.sleep(0.01)
+        time.sleep(0.3)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        while not refuses(port):
+            self.assertLess(time.monotonic() - started, 3, "the MCP port stayed open")
+            time.sleep(0.02)
+        self.fake.hold.set()
+        for thread in threads:
+            thread.join(5)
+        self.assertEqual(self.finish(proc)[0], 0)
+        self.assertEqual([status for status, _, _ in answers], [200] * 4)
+        for _, _, body in answers:
+            self.assertEqual(json.loads(body)["result"]["structuredContent"], CREDITS)
+
+    @needs_mcp
+    def test_every_mcp_log_line_carries_the_prefix(self):
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0")
+        port = port_of(self.wait_lines(proc, 2)[1])
+        self.assertEqual(mcp_call(port)[0], 200)
+        self.assertEqual(mcp_call(port, {"Origin": "http://evil.example"})[0], 403)  # the SDK logs it
+        lines = self.wait_lines(proc, 3)
+        self.assertRegex(lines[0], r"^credits-gateway: POST /mcp 200 \d+\.\d ms\n$")
+        self.assertIn("POST /mcp 403", "".join(lines))
+        proc.send_signal(signal.SIGTERM)
+        code, _, err = self.finish(proc)
+        self.assertEqual(code, 0)
+        for line in err.splitlines():
+            self.assertTrue(line.startswith("credits-gateway: "), line)
 
     def test_sigint_exits_0_and_closes_the_listener(self):
         rest = free_port()
