@@ -15,13 +15,11 @@ Configuration: OPENROUTER_API_KEY (required, from the environment only: it spend
 OPENROUTER_BASE_URL, CREDITS_GATEWAY_TOKEN, CREDITS_CACHE_TTL, and the flags in --help.
 
 How it works: fetch_credits() makes the one upstream call with urllib, never following a
-redirect, and maps every failure to an UpstreamError(status, message) in one place.
-share_upstream() lets concurrent callers share the call in flight. Both ports are served by
-http.server: one handler class, GatewayHandler, applies the same guards to every request
-(connection cap, deadlines, size limits, Host check, caller token, access log), then routes
-it through its port's table. REST answers in the handler's thread; POST /mcp goes to the mcp
-SDK's own ASGI app, which runs on an asyncio loop in the MCP thread. main() binds both ports,
-serves until SIGINT or SIGTERM, then lets requests in flight finish.
+redirect, and maps every failure to an UpstreamError(status, message) in one place;
+share_upstream() lets concurrent callers share it. One http.server handler, GatewayHandler,
+serves both ports: the same guards for every request, then the port's table of routes. REST
+answers in the handler's thread; POST /mcp goes to the mcp SDK's own ASGI app, on an asyncio
+loop in the MCP thread. main() serves until SIGINT or SIGTERM, then lets requests finish.
 """
 import argparse
 import asyncio
@@ -80,14 +78,12 @@ def parse_config(argv=None, environ=os.environ):
         description="Serve the OpenRouter credit balance over REST and MCP.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("--host", default="127.0.0.1",
-        help="address to listen on (default 127.0.0.1; 0.0.0.0 opens it)")
+    add("--host", default="127.0.0.1", help="listen address (default 127.0.0.1; 0.0.0.0 opens it)")
     add("--rest-port", type=int, default=8080, help="REST port (default 8080; 0: any)")
     add("--mcp-port", type=int, default=9090, help="MCP port (default 9090; 0: any)")
     add("--no-mcp", action="store_true", help="serve REST only")
     add("--stdio", action="store_true", help="serve the MCP tool over stdin/stdout instead")
-    add("--once", action="store_true",
-        help="print the balance as JSON and exit (1 on an upstream error)")
+    add("--once", action="store_true", help="print the balance as JSON, then exit (1 on error)")
     add("--base-url", default=environ.get("OPENROUTER_BASE_URL", DEFAULT_BASE_URL),
         help="upstream base URL")
     add("--timeout", type=float, default=10.0,
@@ -144,10 +140,8 @@ class UpstreamError(Exception):
 
     def __init__(self, status, message, upstream_status=None, retry_after=""):
         super().__init__(message)
-        self.status = status
-        self.message = message
-        self.upstream_status = upstream_status
-        self.retry_after = retry_after
+        self.status, self.message = status, message
+        self.upstream_status, self.retry_after = upstream_status, retry_after
 
 
 class RefuseRedirects(urllib.request.HTTPRedirectHandler):
@@ -189,9 +183,8 @@ def http_failure(status, message, retry_after=""):
 
 
 def read_body(response, deadline):
-    """Read an answer's body, up to one byte past MAX_UPSTREAM_BODY, or raise socket.timeout
-    past the deadline. urllib's timeout bounds each read, not the whole: an upstream that
-    sends a byte every 0.25 s would never trip it."""
+    """Read a body, up to one byte past MAX_UPSTREAM_BODY, by the deadline (else socket.timeout):
+    urllib's timeout bounds each read, so a byte every 0.25 s would never trip it."""
     body = bytearray()
     while len(body) <= MAX_UPSTREAM_BODY:
         if time.monotonic() > deadline:
@@ -204,8 +197,7 @@ def read_body(response, deadline):
 
 
 def fetch_credits(config):
-    """GET {base_url}/credits with the key, all within --timeout; return the JSON object
-    or raise UpstreamError."""
+    """GET {base_url}/credits with the key, within --timeout: the JSON object, or UpstreamError."""
     request = urllib.request.Request(config.base_url + "/credits", headers={
         "Authorization": "Bearer " + config.key, "Accept": "application/json",
         "User-Agent": "credits-gateway/" + __version__})
@@ -239,8 +231,7 @@ def fetch_credits(config):
 def share_upstream(config):
     """Wrap fetch_credits() for both surfaces: callers that arrive while a call is in flight
     share its outcome (single flight), and with --cache-ttl a success (never an error) is
-    reused. No lock is held over the network.
-    Returns get_credits() -> (credits, monotonic time of the fetch)."""
+    reused. No lock is held over the network. get_credits() -> (credits, when fetched)."""
     lock = threading.Lock()
     shared = types.SimpleNamespace(flight=None, result=(None, float("-inf")))
 
@@ -250,8 +241,8 @@ def share_upstream(config):
                 return shared.result
             flight, leading = shared.flight, shared.flight is None
             if leading:
-                flight = types.SimpleNamespace(done=threading.Event(), result=None, error=None)
-                shared.flight = flight
+                flight = shared.flight = types.SimpleNamespace(
+                    done=threading.Event(), result=None, error=None)
         if leading:
             try:
                 flight.result = (fetch_credits(config), time.monotonic())
@@ -300,9 +291,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             message = "No such path; this port serves %s." % ", ".join(self.server.routes)
             self.send_json(404, error_body(404, message))
         elif self.command not in self.server.methods:
-            allow = ", ".join(self.server.methods)
             message = "Use %s on %s." % (" or ".join(self.server.methods), self.request_path)
-            self.send_json(405, error_body(405, message), {"Allow": allow})
+            self.send_json(405, error_body(405, message), {"Allow": ", ".join(self.server.methods)})
         else:
             self.server.busy.add(self)  # shutdown waits for these answers
             try:
@@ -315,8 +305,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
     def refusal(self):
         """Every protective check, in order: (status, message, headers) to refuse, or None.
-        On the way it reads the request body, even one no route needs: the next request on
-        the connection starts after it."""
+        It reads the body, needed or not: the connection's next request starts after it."""
         close = {"Connection": "close"}
         if not self.admitted:
             return 503, "The gateway is serving --max-connections clients; retry shortly.", close
@@ -327,9 +316,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             return 413, "A request body over 64 KiB is refused.", close
         self.body = self.rfile.read(int(length))
         self.server.reading.pop(self.connection, None)  # the request is in: see close_slow_clients
-        host = self.headers.get("Host", "localhost")
-        if self.server.loopback_only and not is_loopback(host):  # DNS rebinding
-            return 421, "This gateway answers only to a loopback Host such as localhost.", {}
+        if self.server.loopback_only and not is_loopback(self.headers.get("Host", "localhost")):
+            return 421, "Against DNS rebinding, only a loopback Host like localhost is served.", {}
         if self.request_path in GUARDED_PATHS and not authorized(
                 self.headers.get("Authorization", "").encode("latin-1"), self.server.config.token):
             return 401, TOKEN_NEEDED, {"WWW-Authenticate": "Bearer"}
@@ -399,8 +387,7 @@ class GatewayServer(http.server.ThreadingHTTPServer):
 
 
 def open_port(config, port, surface):
-    """Bind and listen on one port, or exit 1 naming it. Connections wait in the backlog
-    until serve() is called with the port's routes."""
+    """Bind and listen on a port, or exit 1 naming it; connections wait there until serve()."""
     try:
         server = GatewayServer((config.host, port), GatewayHandler)
     except OSError as error:
@@ -408,8 +395,7 @@ def open_port(config, port, surface):
              % (config.host, port, surface, error.strerror or error))
     server.config, server.surface = config, surface
     server.loopback_only = is_loopback(config.host)
-    seconds = config.idle_timeout
-    server.timeval = struct.pack("ll", int(seconds), int(seconds % 1 * 1e6))
+    server.timeval = struct.pack("ll", int(config.idle_timeout), int(config.idle_timeout % 1 * 1e6))
     server.slots = threading.BoundedSemaphore(config.max_connections)
     server.busy = set()  # handlers answering a request; set.add and discard are atomic
     server.reading = {}  # connection -> when it began to send its request
@@ -436,9 +422,8 @@ def close_port(server, grace):
 
 
 def close_slow_clients(server):
-    """Give each request --idle-timeout in all, from its first byte to the end of its body:
-    the socket timeout restarts with every byte, so a client dribbling bytes could hold a
-    thread forever."""
+    """Give each request --idle-timeout in all, head and body: the socket timeout restarts
+    with every byte, so a client dribbling bytes could hold a thread forever."""
     while server.socket.fileno() != -1:
         time.sleep(min(1.0, server.config.idle_timeout / 4))
         too_old = time.monotonic() - server.config.idle_timeout
@@ -461,11 +446,9 @@ def get_credits(handler):
         body = error_body(error.status, error.message, error.upstream_status)
         return handler.send_json(error.status, body, headers)
     ttl, age = handler.server.config.cache_ttl, time.monotonic() - fetched_at
-    if ttl:  # RFC 9111: a client may reuse the answer for max-age minus its Age
-        headers = {"Cache-Control": "max-age=%d" % ttl, "Age": "%d" % age}
-    else:
-        headers = {"Cache-Control": "no-store"}
-    handler.send_json(200, credits, headers)
+    # RFC 9111: a client may reuse a cached answer for max-age minus its Age
+    cached = {"Cache-Control": "max-age=%d" % ttl, "Age": "%d" % age}
+    handler.send_json(200, credits, cached if ttl else {"Cache-Control": "no-store"})
 
 
 def get_ready(handler):
@@ -497,70 +480,49 @@ def describe_rest(with_token):
         return {"description": text, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/" + schema}}}}
 
-    def get(name, tag, summary, answers):
-        front_door = {  # what any path may answer before its route runs
-            "400": answer("The request could not be read."),
-            "413": answer("The request body is over 64 KiB."),
-            "414": answer("The request line is over 64 KiB."),
-            "421": answer("On loopback, the Host is not a loopback name."),
-            "431": answer("Over 100 headers, or a header over 64 KiB."),
-            "503": answer("Over --max-connections."),
-            "505": answer("An HTTP version other than 1.0 or 1.1.")}
-        return {"get": {"operationId": name, "tags": [tag], "summary": summary,
-                        "description": summary, "responses": {**front_door, **answers}}}
+    def get(name, text, ok, *errors):
+        """A GET operation: its 200, its own errors, and what the front door may refuse."""
+        error = answer("An error in OpenRouter's shape; its message says what went wrong.")
+        refusals = ("400", "413", "414", "421", "431", "503", "505")
+        return {"get": {"operationId": name, "description": text, "tags": ["gateway"],
+                        "responses": {**dict.fromkeys(refusals + errors, error), "200": ok}}}
 
-    credits = get("getCredits", "credits", "The balance, as OpenRouter answers it.", {
-        "200": answer("total_credits bought and total_usage spent, in US dollars.", "Credits"),
-        "429": answer("OpenRouter is rate-limiting the key; Retry-After is copied."),
-        "502": answer("OpenRouter failed, refused the key, or answered no JSON object."),
-        "504": answer("OpenRouter did not answer within --timeout.")})
-    if with_token:
-        credits["get"]["security"] = [{"bearer": []}]
-        credits["get"]["responses"]["401"] = answer("The caller token is missing or wrong.")
+    up, spec = answer("UP.", "Status"), answer("OpenAPI 3.1.", "Object")
+    credits = get("getCredits", "The balance, as OpenRouter answers it: total_credits bought "
+                  "and total_usage spent, in US dollars.", answer("The balance.", "Credits"),
+                  "429", "502", "504", *(["401"] if with_token else []))
+    ready = get("getReady", "UP once both ports serve.", up)
+    ready["get"]["responses"]["503"] = answer("DOWN, or an error.", "StatusOrError")
+    credits["get"]["security"] = [{"bearer": []}] if with_token else []
+    bearer = {"bearer": {"type": "http", "scheme": "bearer"}} if with_token else {}
+    def required(**properties):
+        return {"type": "object", "required": list(properties), "properties": properties}
+    number = {"type": "number"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "OpenRouter credits gateway", "version": __version__,
                  "description": "The OpenRouter credit balance, without the OpenRouter key.",
-                 "contact": {"name": "credits_gateway"},
-                 "license": {"name": "MIT", "identifier": "MIT"}},
+                 "contact": {"name": "credits_gateway"}},
         "servers": [{"url": "/"}],  # wherever this description was served from
-        "tags": [{"name": "credits", "description": "The balance."},
-                 {"name": "health", "description": "Probes, and this description."}],
-        "paths": {
-            "/v1/credits": credits,
-            "/health/live": get("getLive", "health", "UP while the process serves.",
-                                {"200": answer("UP.", "Status")}),
-            "/health/ready": get("getReady", "health", "UP once both ports serve.", {
-                "200": answer("UP.", "Status"),
-                "503": answer("DOWN, or over --max-connections.", "StatusOrError")}),
-            "/openapi.json": get("getOpenApi", "health", "This description.",
-                                 {"200": answer("OpenAPI 3.1.", "Object")})},
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}} if with_token
-                               else {},
-            "schemas": {
-                "Credits": {"type": "object", "required": ["data"], "properties": {"data": {
-                    "type": "object", "required": ["total_credits", "total_usage"],
-                    "properties": {"total_credits": {"type": "number"},
-                                   "total_usage": {"type": "number"}}}}},
-                "Status": {"type": "object", "required": ["status"],
-                           "properties": {"status": {"enum": ["UP", "DOWN"]}}},
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                    "type": "object", "required": ["code", "message"],
-                    "properties": {"code": {"type": "integer"}, "message": {"type": "string"},
-                                   "metadata": {"type": "object"}}}}},
-                "StatusOrError": {"anyOf": [{"$ref": "#/components/schemas/Status"},
-                                            {"$ref": "#/components/schemas/Error"}]},
-                "Object": {"type": "object"}}}}
+        "tags": [{"name": "gateway", "description": "The balance, and the gateway's health."}],
+        "paths": {"/v1/credits": credits, "/health/ready": ready,
+                  "/health/live": get("getLive", "UP while the process serves.", up),
+                  "/openapi.json": get("getOpenApi", "This description.", spec)},
+        "components": {"securitySchemes": bearer, "schemas": {
+            "Credits": required(data=required(total_credits=number, total_usage=number)),
+            "Status": required(status={"enum": ["UP", "DOWN"]}),
+            "Error": required(error=required(code={"type": "integer"}, message={"type": "string"})),
+            "StatusOrError": {"anyOf": [{"$ref": "#/components/schemas/Status"},
+                                        {"$ref": "#/components/schemas/Error"}]},
+            "Object": {"type": "object"}}}}
 
 
 # --- MCP -----------------------------------------------------------------------------
 
 TOOL_DESCRIPTION = (
-    "Get the OpenRouter credit balance of the account behind the gateway's key. Returns "
-    "{\"data\": {\"total_credits\": X, \"total_usage\": Y}}: total_credits is what was "
-    "purchased and total_usage what has been spent, both in US dollars; the balance left is "
-    "their difference.")
+    'Get the OpenRouter credit balance of the account behind this gateway: {"data": '
+    '{"total_credits": X, "total_usage": Y}}, what was purchased and what has been spent, '
+    "both in US dollars; the balance left is their difference.")
 
 
 def build_mcp_server(get_credits):
@@ -569,7 +531,6 @@ def build_mcp_server(get_credits):
     from typing import Any
     from mcp.server.mcpserver import MCPServer
     from mcp.types import CallToolResult, TextContent, ToolAnnotations
-
     # The SDK's log lines get the gateway's prefix (MCPServer's own basicConfig is then a no-op).
     logging.basicConfig(format="credits-gateway: %(message)s", level=logging.WARNING)
     server = MCPServer("openrouter-credits", version=__version__, log_level="WARNING")
@@ -589,20 +550,16 @@ def build_mcp_server(get_credits):
 
 
 def build_mcp_app(config, get_credits):
-    """The SDK's ASGI app for POST /mcp: stateless, JSON answers. The front door has checked
-    the Host already; the SDK's own check is kept for its Origin half, so its list of hosts
-    must take every name the front door takes, with or without a port."""
+    """The SDK's ASGI app for POST /mcp: stateless, JSON answers. The front door checks the
+    Host; the SDK's check is kept for its Origin half, so it must take every Host the front
+    door takes, with or without a port. Off loopback, the SDK turns its checks off."""
     from mcp.server.transport_security import TransportSecuritySettings
-
-    security = None  # on a non-loopback --host, the SDK turns its checks off
-    if is_loopback(config.host):
-        names = sorted({"127.0.0.1", "localhost", "[::1]", config.host})
-        security = TransportSecuritySettings(
-            allowed_hosts=names + [name + ":*" for name in names],
-            allowed_origins=["http://%s:*" % name for name in names])
+    names = sorted({"127.0.0.1", "localhost", "[::1]", config.host})
+    security = TransportSecuritySettings(allowed_hosts=names + [name + ":*" for name in names],
+                                         allowed_origins=["http://%s:*" % name for name in names])
     return build_mcp_server(get_credits).streamable_http_app(
         streamable_http_path="/mcp", stateless_http=True, json_response=True,
-        transport_security=security)
+        transport_security=security if is_loopback(config.host) else None)
 
 
 async def call_app(app, handler):
@@ -610,12 +567,9 @@ async def call_app(app, handler):
     send() as soon as it is whole: waking the handler thread to write it costs more."""
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
              "http_version": handler.request_version[5:], "method": handler.command,
-             "scheme": "http", "path": handler.request_path,
-             "raw_path": handler.request_path.encode("latin-1"),
-             "query_string": handler.path.partition("?")[2].encode("latin-1"), "root_path": "",
+             "path": handler.request_path, "query_string": b"",  # /mcp takes no query
              "headers": [(name.lower().encode("latin-1"), value.encode("latin-1"))
-                         for name, value in handler.headers.items()],
-             "client": handler.client_address[:2], "server": handler.server.server_address[:2]}
+                         for name, value in handler.headers.items()]}
     messages = [{"type": "http.request", "body": handler.body}]
     answered = asyncio.Event()
     status, headers, body = [], {}, []
@@ -661,16 +615,13 @@ async def serve_mcp(app, server, state):
 def run_mcp(config, get_credits, server, state):
     """The MCP thread. Without mcp, MCP is off and REST goes on; if MCP fails, all stops."""
     try:
-        app = build_mcp_app(config, get_credits)
+        asyncio.run(serve_mcp(build_mcp_app(config, get_credits), server, state))
     except ImportError as error:
         state.mcp_off = True  # first: whoever reads the line below finds /health/ready UP
         log('MCP is off: %s (pip install "mcp>=2.3,<3"); REST still serves.' % error)
-        return server.server_close()
-    try:
-        asyncio.run(serve_mcp(app, server, state))
     finally:
-        server.server_close()
-        if not state.stopped.is_set():  # MCP ended on its own: stop everything
+        server.server_close()  # if it never served
+        if not (state.stopped.is_set() or state.mcp_off):  # MCP ended on its own: stop all
             state.mcp_failed = True
             state.stopped.set()
 
@@ -691,9 +642,8 @@ def serve_stdio(config):
 def start(config, stopped=None):
     """Bind both ports (a busy one exits 1 before anything serves), then serve each in a
     thread: REST at once, MCP once mcp is imported."""
-    state = types.SimpleNamespace(stopped=stopped or threading.Event(), mcp=None,
-                                  mcp_thread=None, mcp_off=config.no_mcp, mcp_ready=False,
-                                  mcp_failed=False)
+    state = types.SimpleNamespace(stopped=stopped or threading.Event(), mcp=None, mcp_thread=None,
+                                  mcp_off=config.no_mcp, mcp_ready=False, mcp_failed=False)
     if not config.no_mcp:
         state.mcp = open_port(config, config.mcp_port, "MCP")
         state.mcp_port = state.mcp.server_address[1]
