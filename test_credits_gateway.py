@@ -580,7 +580,7 @@ class TestSharing(FakeUpstreamTestCase):
         rest_thread = threading.Thread(target=lambda: rest.append(json.loads(request(port, "GET", "/v1/credits")[2])))
 
         async def run():
-            async with mcp.Client("http://127.0.0.1:%d/mcp" % state.mcp_port) as client:  # connected first
+            async with mcp.Client("http://127.0.0.1:%d/mcp" % state.mcp.server_address[1]) as client:  # connected first
                 rest_thread.start()
                 while self.fake.calls < 1:  # the REST request's call is now held upstream
                     await asyncio.sleep(0.01)
@@ -626,14 +626,14 @@ class TestProtection(FakeUpstreamTestCase):
         wait_for_mcp(state)
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
         headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-        status, response_headers, _ = request(state.mcp_port, "POST", "/mcp", headers, body)
+        status, response_headers, _ = request(state.mcp.server_address[1], "POST", "/mcp", headers, body)
         self.assertEqual((status, response_headers["WWW-Authenticate"]), (401, "Bearer"))
         import httpx2
         from mcp.client.streamable_http import streamable_http_client
 
         async def call():
             async with httpx2.AsyncClient(headers={"Authorization": "Bearer caller-token"}) as http_client:
-                transport = streamable_http_client("http://127.0.0.1:%d/mcp" % state.mcp_port, http_client=http_client)
+                transport = streamable_http_client("http://127.0.0.1:%d/mcp" % state.mcp.server_address[1], http_client=http_client)
                 async with mcp.Client(transport) as client:
                     return await client.call_tool("get-credit-balance", {})
         self.assertEqual(asyncio.run(call()).structured_content, CREDITS)
@@ -700,8 +700,8 @@ class TestProtection(FakeUpstreamTestCase):
     def test_silent_and_dribbling_mcp_clients_are_closed_after_the_idle_timeout(self):
         state = self.gateway_with("--idle-timeout", "1")
         wait_for_mcp(state)
-        self.assert_slow_clients_are_closed(state.mcp_port)
-        self.assertEqual(mcp_call(state.mcp_port)[0], 200)
+        self.assert_slow_clients_are_closed(state.mcp.server_address[1])
+        self.assertEqual(mcp_call(state.mcp.server_address[1])[0], 200)
 
     def test_a_burst_of_64_clients_is_accepted_without_syn_retries(self):
         port = self.gateway_with("--no-mcp").rest.server_address[1]
@@ -739,18 +739,18 @@ class TestProtection(FakeUpstreamTestCase):
     def test_silent_mcp_clients_past_max_connections_give_way_after_the_idle_timeout(self):
         state = self.gateway_with("--max-connections", "2", "--idle-timeout", "1")
         wait_for_mcp(state)
-        silent = [socket.create_connection(("127.0.0.1", state.mcp_port)) for _ in range(2)]
+        silent = [socket.create_connection(("127.0.0.1", state.mcp.server_address[1])) for _ in range(2)]
         for sock in silent:
             self.addCleanup(sock.close)
         time.sleep(0.2)  # both now hold a slot: a third client is refused at once
-        status, headers, body = mcp_call(state.mcp_port)
+        status, headers, body = mcp_call(state.mcp.server_address[1])
         self.assertEqual((status, headers["Connection"]), (503, "close"))
         self.assertEqual(json.loads(body)["error"]["code"], 503)
         for sock in silent:
             sock.settimeout(3)
             self.assertEqual(sock.recv(100), b"")  # closed by the idle timeout
         deadline = time.monotonic() + 2
-        while mcp_call(state.mcp_port)[0] != 200:  # the slots are free again
+        while mcp_call(state.mcp.server_address[1])[0] != 200:  # the slots are free again
             self.assertLess(time.monotonic(), deadline, "the MCP port did not recover")
             time.sleep(0.05)
 
@@ -758,7 +758,7 @@ class TestProtection(FakeUpstreamTestCase):
     def test_the_mcp_port_refuses_bad_requests_in_openrouter_error_shape(self):
         state = self.gateway_with(token="caller-token")
         wait_for_mcp(state)
-        port, auth = state.mcp_port, {"Authorization": "Bearer caller-token"}
+        port, auth = state.mcp.server_address[1], {"Authorization": "Bearer caller-token"}
         json_rpc = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
         cases = [  # (method, path, headers, body, status)
             ("POST", "/mcp", {**json_rpc, **auth}, b"x" * 70000, 413),
@@ -788,7 +788,7 @@ class TestProtection(FakeUpstreamTestCase):
         for host in ("127.0.0.1", "localhost", "[::1]"):
             self.assertEqual(request(state.rest.server_address[1], "GET", "/v1/credits", {"Host": host})[0],
                              200, host)
-            status, _, body = mcp_call(state.mcp_port, {"Host": host})
+            status, _, body = mcp_call(state.mcp.server_address[1], {"Host": host})
             self.assertEqual(status, 200, host)
             self.assertEqual(json.loads(body)["result"]["structuredContent"], CREDITS)
 
@@ -796,8 +796,8 @@ class TestProtection(FakeUpstreamTestCase):
     def test_mcp_keeps_the_sdk_origin_check(self):
         state = self.gateway_with()
         wait_for_mcp(state)
-        self.assertEqual(mcp_call(state.mcp_port, {"Origin": "http://evil.example"})[0], 403)
-        self.assertEqual(mcp_call(state.mcp_port, {"Origin": "http://localhost:3000"})[0], 200)
+        self.assertEqual(mcp_call(state.mcp.server_address[1], {"Origin": "http://evil.example"})[0], 403)
+        self.assertEqual(mcp_call(state.mcp.server_address[1], {"Origin": "http://localhost:3000"})[0], 200)
 
     def test_oversized_or_malformed_requests_get_json_errors_and_the_server_keeps_serving(self):
         port = self.gateway_with("--no-mcp").rest.server_address[1]
@@ -940,7 +940,7 @@ class TestMcp(FakeUpstreamTestCase):
         super().setUpClass()
         state = cls.start_gateway()
         wait_for_mcp(state)
-        cls.url = "http://127.0.0.1:%d/mcp" % state.mcp_port
+        cls.url = "http://127.0.0.1:%d/mcp" % state.mcp.server_address[1]
 
     def session(self, action):
         async def run():
