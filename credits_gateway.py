@@ -22,6 +22,7 @@ answers in the handler's thread; POST /mcp goes to the mcp SDK's own ASGI app, o
 loop in the MCP thread. main() serves until SIGINT or SIGTERM, then lets requests finish.
 """
 import argparse
+import contextlib
 import functools
 import hmac
 import http.client
@@ -424,10 +425,8 @@ def close_slow_clients(server):
         too_old = time.monotonic() - server.config.idle_timeout
         for connection, since in server.reading.copy().items():
             if since < too_old:
-                try:
+                with contextlib.suppress(OSError):  # already closed
                     connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass  # already closed
 
 
 # --- REST ----------------------------------------------------------------------------
@@ -588,7 +587,8 @@ async def call_app(app, handler):
             return
         body.append(message.get("body", b""))
         if not message.get("more_body"):
-            handler.respond(status[0], b"".join(body), headers)
+            with contextlib.suppress(OSError):  # the client left: nothing to answer, as on REST
+                handler.respond(status[0], b"".join(body), headers)
             answered.set()
 
     await app(scope, receive, send)

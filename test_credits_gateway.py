@@ -18,6 +18,7 @@ import random
 import resource
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -1142,6 +1143,32 @@ class TestCommandLine(FakeUpstreamTestCase):
         self.assertEqual([status for status, _, _ in answers], [200] * 4)
         for _, _, body in answers:
             self.assertEqual(json.loads(body)["result"]["structuredContent"], CREDITS)
+
+    @needs_mcp
+    def test_an_mcp_client_that_resets_before_its_answer_is_dropped_without_a_traceback(self):
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0",
+                                "--quiet")
+        port = port_of(self.wait_lines(proc, 2)[1])
+        self.fake.hold = threading.Event()
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                           "params": {"name": "get-credit-balance", "arguments": {}}}).encode()
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                         b"Accept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n%s"
+                         % (len(body), body))
+            while self.fake.calls < 1:  # the call is held upstream
+                time.sleep(0.01)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # with a reset, so that writing the answer fails
+        self.fake.hold.set()
+        time.sleep(0.5)  # the answers were written to the reset connections, or tried
+        self.assertEqual(mcp_call(port)[0], 200)
+        proc.send_signal(signal.SIGTERM)
+        code, _, err = self.finish(proc)
+        self.assertEqual(code, 0)
+        self.assertNotIn("Traceback", err)
+        self.assertEqual(len(err.splitlines()), 2, err)  # the two listening lines alone
 
     @needs_mcp
     def test_every_mcp_log_line_carries_the_prefix(self):
