@@ -41,7 +41,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-__version__ = "1.1.0"
+__version__ = "1.2.0"
 
 # --- Configuration -----------------------------------------------------------------
 
@@ -118,7 +118,7 @@ def parse_config(argv=None, environ=os.environ):
 
 @functools.lru_cache(maxsize=256)  # a client sends the same Host every time: 3 µs saved each
 def is_loopback(host):
-    """Whether a host, or a Host header (a port and [IPv6] brackets allowed), names loopback."""
+    """Whether a Host header, or an Origin's host, names loopback (a port and [IPv6] allowed)."""
     try:
         name = urllib.parse.urlsplit("//" + host).hostname or ""  # lower case, no port or []
         return name == "localhost" or ipaddress.ip_address(name).is_loopback
@@ -314,8 +314,11 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             return 413, "A request body over 64 KiB is refused.", close
         self.body = self.rfile.read(int(length))
         self.server.reading.pop(self.connection, None)  # the request is in: see close_slow_clients
-        if self.server.loopback_only and not is_loopback(self.headers.get("Host", "localhost")):
-            return 421, "Against DNS rebinding, only a loopback Host like localhost is served.", {}
+        if self.server.loopback_only:  # against DNS rebinding: see the README's Security
+            if not is_loopback(self.headers.get("Host", "localhost")):
+                return 421, "Against DNS rebinding, only a loopback Host like localhost is served.", {}
+            if not is_loopback(self.headers.get("Origin", "//localhost").partition("//")[2]):
+                return 403, "Against DNS rebinding, only a page from a loopback address may call.", {}
         if self.request_path in GUARDED_PATHS and not authorized(
                 self.headers.get("Authorization", "").encode("latin-1"), self.server.config.token):
             return 401, TOKEN_NEEDED, {"WWW-Authenticate": "Bearer"}
@@ -383,16 +386,35 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 class GatewayServer(http.server.ThreadingHTTPServer):
     request_queue_size = 1024  # socketserver's 5 drops connections under a burst of clients
 
+    def __init__(self, host, port):
+        """Listen on the first address `host` names, IPv4 or IPv6."""
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        self.address_family = family  # socketserver makes its socket with this: set it first
+        super().__init__(address, GatewayHandler)
+
+    def server_bind(self):
+        if self.address_family == socket.AF_INET6:  # "::" takes IPv4 too, where the OS allows it
+            with contextlib.suppress(OSError):
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+    def url(self, path):
+        """Where this port answers `path`, as a client writes it: http://[::1]:8080/v1/credits."""
+        host, port = self.server_address[:2]
+        return "http://%s:%d%s" % ("[%s]" % host if ":" in host else host, port, path)
+
 
 def open_port(config, port, surface):
     """Bind and listen on a port, or exit 1 naming it; connections wait there until serve()."""
     try:
-        server = GatewayServer((config.host, port), GatewayHandler)
+        server = GatewayServer(config.host, port)
     except OSError as error:
-        fail(1, "cannot listen on %s:%d for %s: %s"
+        fail(1, "cannot listen on %s port %d for %s: %s"
              % (config.host, port, surface, error.strerror or error))
     server.config = config
-    server.loopback_only = is_loopback(config.host)
+    # Decided by the address bound, not its spelling: "127.1" and a name for 127.0.1.1 count.
+    server.loopback_only = ipaddress.ip_address(server.server_address[0]).is_loopback
     server.timeval = struct.pack("ll", int(config.idle_timeout), int(config.idle_timeout % 1 * 1e6))
     server.slots = threading.BoundedSemaphore(config.max_connections)
     server.busy = set()  # handlers answering a request; set.add and discard are atomic
@@ -548,16 +570,14 @@ def build_mcp_server(get_credits):
     return server
 
 
-def build_mcp_app(config, get_credits):
-    """The SDK's ASGI app for POST /mcp: stateless, JSON answers. Its Host and Origin check is
-    kept for the Origin half: the front door checks the Host, so both take the same names."""
+def build_mcp_app(get_credits):
+    """The SDK's ASGI app for POST /mcp: stateless, JSON answers. Its own Host and Origin check
+    is off: it matches names as strings (127.0.0.2 or LOCALHOST would fail it), and the front
+    door has already checked both, the same way on both ports."""
     from mcp.server.transport_security import TransportSecuritySettings
-    names = sorted({"127.0.0.1", "localhost", "[::1]", config.host})
-    security = TransportSecuritySettings(allowed_hosts=names + [name + ":*" for name in names],
-                                         allowed_origins=["http://%s:*" % name for name in names])
     return build_mcp_server(get_credits).streamable_http_app(
         streamable_http_path="/mcp", stateless_http=True, json_response=True,
-        transport_security=security if is_loopback(config.host) else None)
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
 
 
 async def call_app(app, handler):
@@ -608,7 +628,7 @@ async def serve_mcp(app, server, state):
             return
         serve(server, {"/mcp": post_mcp}, ("POST",))
         state.mcp_ready = True  # first: whoever reads the line below finds /health/ready UP
-        log("MCP listening on http://%s:%d/mcp" % (server.config.host, server.server_address[1]))
+        log("MCP listening on " + server.url("/mcp"))
         await loop.run_in_executor(None, state.stopped.wait)
         await loop.run_in_executor(None, close_port, server, server.config.timeout + 1)
 
@@ -617,7 +637,7 @@ def run_mcp(config, get_credits, server, state):
     """The MCP thread. Without mcp, MCP is off and REST goes on; if MCP fails, all stops."""
     import asyncio
     try:
-        asyncio.run(serve_mcp(build_mcp_app(config, get_credits), server, state))
+        asyncio.run(serve_mcp(build_mcp_app(get_credits), server, state))
     except ImportError as error:
         state.mcp_off = True  # first: whoever reads the line below finds /health/ready UP
         log('MCP is off: %s (pip install "mcp>=2.3,<3"); REST still serves.' % error)
@@ -654,8 +674,8 @@ def start(config, stopped=None):
         if state.mcp:
             state.mcp.server_close()
         raise
-    log("REST listening on http://%s:%d/v1/credits" % (config.host, state.rest.server_address[1]))
-    if not is_loopback(config.host) and not config.token:
+    log("REST listening on " + state.rest.url("/v1/credits"))
+    if not state.rest.loopback_only and not config.token:
         log("warning: listening on %s with no CREDITS_GATEWAY_TOKEN: anyone who can reach it "
             "can read the balance." % config.host)
     if state.mcp:

@@ -148,8 +148,8 @@ def config_for(fake, *args, env=None):
                                  "--quiet", *args], environ)
 
 
-def request(port, method, path, headers=None, body=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+def request(port, method, path, headers=None, body=None, address="127.0.0.1"):
+    conn = http.client.HTTPConnection(address, port, timeout=10)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
@@ -161,13 +161,13 @@ def request(port, method, path, headers=None, body=None):
         conn.close()
 
 
-def mcp_call(port, headers=None, method="tools/call"):
+def mcp_call(port, headers=None, method="tools/call", address="127.0.0.1"):
     """One JSON-RPC request to POST /mcp, as an MCP client sends it: (status, headers, body)."""
     params = {"name": "get-credit-balance", "arguments": {}} if method == "tools/call" else {}
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
     headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
                **(headers or {})}
-    return request(port, "POST", "/mcp", headers, body)
+    return request(port, "POST", "/mcp", headers, body, address)
 
 
 def read_responses(sock, count):
@@ -794,11 +794,18 @@ class TestProtection(FakeUpstreamTestCase):
             self.assertEqual(json.loads(body)["result"]["structuredContent"], CREDITS)
 
     @needs_mcp
-    def test_mcp_keeps_the_sdk_origin_check(self):
+    def test_on_loopback_a_foreign_origin_gets_403_on_both_ports(self):
         state = self.gateway_with()
         wait_for_mcp(state)
-        self.assertEqual(mcp_call(state.mcp.server_address[1], {"Origin": "http://evil.example"})[0], 403)
-        self.assertEqual(mcp_call(state.mcp.server_address[1], {"Origin": "http://localhost:3000"})[0], 200)
+        for origin, expected in (("http://evil.example", 403), ("null", 403), ("http://[::1", 403),
+                                 ("http://localhost:3000", 200), ("http://localhost", 200),
+                                 ("https://127.0.0.1", 200)):
+            status, _, body = mcp_call(state.mcp.server_address[1], {"Origin": origin})
+            self.assertEqual(status, expected, origin)
+            status, _, body = request(state.rest.server_address[1], "GET", "/v1/credits", {"Origin": origin})
+            self.assertEqual(status, expected, origin)
+            if expected == 403:
+                self.assertEqual(json.loads(body)["error"]["code"], 403)
 
     def test_oversized_or_malformed_requests_get_json_errors_and_the_server_keeps_serving(self):
         port = self.gateway_with("--no-mcp").rest.server_address[1]
@@ -928,6 +935,78 @@ class TestProtection(FakeUpstreamTestCase):
         while threading.active_count() > threads_before:
             self.assertLess(time.monotonic(), deadline)
             time.sleep(0.05)
+
+
+# --- Beyond loopback ----------------------------------------------------------------
+
+class TestNetwork(FakeUpstreamTestCase):
+    """Off loopback the caller token is the guard and every Host is served; IPv6 listens too."""
+
+    FOREIGN_HOSTS = ("credits.internal", "credits.internal:8080", "10.1.2.3:9090", "[2001:db8::7]:9090")
+
+    def gateway_on(self, host, token="t0k"):
+        env = {"OPENROUTER_API_KEY": KEY, "CREDITS_GATEWAY_TOKEN": token}
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            state = gateway.start(config_for(self.fake, "--host", host, env=env))
+        self.addCleanup(gateway.stop, state)
+        wait_for_mcp(state)
+        state.log = err.getvalue()
+        return state
+
+    @needs_mcp
+    def test_off_loopback_every_host_is_served_with_the_token_and_refused_without(self):
+        state = self.gateway_on("0.0.0.0")
+        rest, mcp_port = state.rest.server_address[1], state.mcp.server_address[1]
+        for host in self.FOREIGN_HOSTS:
+            for auth, expected in (({"Authorization": "Bearer t0k"}, 200), ({}, 401)):
+                headers = {"Host": host, **auth}
+                status, _, body = request(rest, "GET", "/v1/credits", headers)
+                self.assertEqual(status, expected, host)
+                status, _, body = mcp_call(mcp_port, headers)
+                self.assertEqual(status, expected, host)
+                if expected == 200:
+                    self.assertEqual(json.loads(body)["result"]["structuredContent"], CREDITS)
+        self.assertEqual(mcp_call(mcp_port, {"Authorization": "Bearer t0k",
+                                             "Origin": "https://dashboard.example"})[0], 200)
+
+    @needs_mcp
+    def test_the_sdk_client_completes_a_tool_call_through_a_foreign_host(self):
+        state = self.gateway_on("0.0.0.0")
+        import httpx2
+        from mcp.client.streamable_http import streamable_http_client
+
+        async def call():
+            headers = {"Authorization": "Bearer t0k", "Host": "credits.internal:9090"}
+            async with httpx2.AsyncClient(headers=headers) as http_client:
+                url = "http://127.0.0.1:%d/mcp" % state.mcp.server_address[1]
+                async with mcp.Client(streamable_http_client(url, http_client=http_client)) as client:
+                    return await client.call_tool("get-credit-balance", {})
+        self.assertEqual(asyncio.run(call()).structured_content, CREDITS)
+
+    @needs_mcp
+    def test_ipv6_loopback_serves_both_ports_and_refuses_foreign_hosts(self):
+        state = self.gateway_on("::1")
+        rest, mcp_port = state.rest.server_address[1], state.mcp.server_address[1]
+        self.assertIn("REST listening on http://[::1]:%d/v1/credits" % rest, state.log)
+        auth = {"Authorization": "Bearer t0k"}
+        self.assertEqual(request(rest, "GET", "/v1/credits", auth, address="::1")[0], 200)
+        self.assertEqual(mcp_call(mcp_port, auth, address="::1")[0], 200)
+        for host in self.FOREIGN_HOSTS:
+            status, _, body = request(rest, "GET", "/v1/credits", {"Host": host, **auth}, address="::1")
+            self.assertEqual((status, json.loads(body)["error"]["code"]), (421, 421), host)
+            status, _, body = mcp_call(mcp_port, {"Host": host, **auth}, address="::1")
+            self.assertEqual((status, json.loads(body)["error"]["code"]), (421, 421), host)
+        self.assertTrue(refuses(rest))  # ::1 is IPv6 alone
+
+    @needs_mcp
+    def test_the_ipv6_wildcard_serves_ipv4_and_ipv6_clients(self):
+        state = self.gateway_on("::")
+        auth = {"Authorization": "Bearer t0k", "Host": "credits.internal"}
+        for address in ("::1", "127.0.0.1"):
+            self.assertEqual(request(state.rest.server_address[1], "GET", "/v1/credits", auth,
+                                     address=address)[0], 200, address)
+            self.assertEqual(mcp_call(state.mcp.server_address[1], auth, address=address)[0], 200, address)
+        self.assertIn("REST listening on http://[::]:%d/v1/credits" % state.rest.server_address[1], state.log)
 
 
 # --- MCP ---------------------------------------------------------------------------
@@ -1172,13 +1251,16 @@ class TestCommandLine(FakeUpstreamTestCase):
 
     @needs_mcp
     def test_every_mcp_log_line_carries_the_prefix(self):
-        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0")
+        # The SDK logs little on a healthy path: a SIGUSR1 here makes one of its loggers speak.
+        prelude = ("import logging, signal; signal.signal(signal.SIGUSR1, "
+                   "lambda *_: logging.getLogger('mcp.server.streamable_http').warning('probe'))")
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0",
+                                prelude=prelude)
         port = port_of(self.wait_lines(proc, 2)[1])
         self.assertEqual(mcp_call(port)[0], 200)
-        self.assertEqual(mcp_call(port, {"Origin": "http://evil.example"})[0], 403)  # the SDK logs it
-        lines = self.wait_lines(proc, 3)
-        self.assertRegex(lines[0], r"^credits-gateway: POST /mcp 200 \d+\.\d ms\n$")
-        self.assertIn("POST /mcp 403", "".join(lines))
+        self.assertRegex(self.wait_lines(proc, 1)[0], r"^credits-gateway: POST /mcp 200 \d+\.\d ms\n$")
+        proc.send_signal(signal.SIGUSR1)
+        self.assertEqual(self.wait_lines(proc, 1), ["credits-gateway: probe\n"])
         proc.send_signal(signal.SIGTERM)
         code, _, err = self.finish(proc)
         self.assertEqual(code, 0)
