@@ -16,19 +16,22 @@ OPENROUTER_BASE_URL, CREDITS_GATEWAY_TOKEN, CREDITS_CACHE_TTL, and the flags in 
 
 How it works: fetch_credits() makes the one upstream call with urllib, never following a
 redirect, and maps every failure to an UpstreamError(status, message) in one place;
-share_upstream() lets concurrent callers share it. One http.server handler, GatewayHandler,
+SharedCall lets concurrent callers share it. One http.server handler, GatewayHandler,
 serves both ports: the same guards for every request, then the port's table of routes. REST
 answers in the handler's thread; POST /mcp goes to the mcp SDK's own ASGI app, on an asyncio
 loop in the MCP thread. main() serves until SIGINT or SIGTERM, then lets requests finish.
 """
 import argparse
+import concurrent.futures
 import contextlib
+import difflib
 import functools
 import hmac
 import http.client
 import http.server
 import ipaddress
 import json
+import math
 import os
 import signal
 import socket
@@ -51,18 +54,33 @@ MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
 MAX_REQUEST_BODY = 64 * 1024  # an MCP request is a few hundred bytes; GET needs none
 GUARDED_PATHS = ("/v1/credits", "/mcp")  # what reveals the balance: the caller token guards it
 TOKEN_NEEDED = "Send Authorization: Bearer <CREDITS_GATEWAY_TOKEN>."
-ENVIRONMENT_HELP = """environment:
+HELP_EPILOG = """endpoints:
+  REST  GET /v1/credits, /metrics, /health/live, /health/ready, /openapi.json
+  MCP   POST /mcp: the tool get-credit-balance (MCP needs mcp, on Python 3.10+)
+environment:
   OPENROUTER_API_KEY     OpenRouter management key (required; never a flag)
-  OPENROUTER_BASE_URL    upstream base URL (default %s)
-  CREDITS_GATEWAY_TOKEN  if set, /v1/credits and MCP callers must send it as a Bearer token
-  CREDITS_CACHE_TTL      default for --cache-ttl""" % DEFAULT_BASE_URL
+  OPENROUTER_BASE_URL    default for --base-url
+  CREDITS_GATEWAY_TOKEN  if set, callers of /v1/credits, /metrics and MCP must send
+                         Authorization: Bearer <token>
+  CREDITS_CACHE_TTL      default for --cache-ttl
+exit codes:
+  0  stopped by SIGINT or SIGTERM; --once printed the balance
+  1  a port is busy; --once met an upstream error; --stdio has no mcp
+  2  a configuration mistake
+  3  --once --min-balance USD: less than USD is left"""
 FLAG_RANGES = (("rest_port", 0, 65535), ("mcp_port", 0, 65535), ("timeout", 0.001, 1e6),
-               ("cache_ttl", 0, 1e9), ("idle_timeout", 0.001, 1e6), ("max_connections", 1, 1e6))
+               ("cache_ttl", 0, 1e9), ("idle_timeout", 0.001, 1e6), ("max_connections", 1, 1e6),
+               ("min_balance", 0, 1e9))
+ENVIRONMENT_DEFAULTS = (("base_url", "OPENROUTER_BASE_URL", DEFAULT_BASE_URL),
+                        ("cache_ttl", "CREDITS_CACHE_TTL", "0"))
 
 
 def log(message):
-    sys.stderr.write("credits-gateway: %s\n" % message)  # one write, so threads' lines never mix
-    sys.stderr.flush()
+    """One line on stderr, in one write so that threads' lines never mix. A broken stderr
+    (journald restarting, say) must not cost a client its answer: its errors are dropped."""
+    with contextlib.suppress(OSError, ValueError):  # ValueError: stderr was closed
+        sys.stderr.write("credits-gateway: %s\n" % message)
+        sys.stderr.flush()
 
 
 def fail(code, message):
@@ -74,46 +92,98 @@ def fail(code, message):
 def parse_config(argv=None, environ=os.environ):
     """Turn the command line and the environment into a checked config, or exit 2."""
     parser = argparse.ArgumentParser(
-        prog="credits_gateway.py", epilog=ENVIRONMENT_HELP,
+        prog="credits_gateway.py", epilog=HELP_EPILOG, allow_abbrev=False,
         description="Serve the OpenRouter credit balance over REST and MCP.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    add = parser.add_argument
-    add("--host", default="127.0.0.1", help="listen address (default 127.0.0.1; 0.0.0.0 opens it)")
-    add("--rest-port", type=int, default=8080, help="REST port (default 8080; 0: any)")
-    add("--mcp-port", type=int, default=9090, help="MCP port (default 9090; 0: any)")
-    add("--no-mcp", action="store_true", help="serve REST only")
-    add("--stdio", action="store_true", help="serve the MCP tool over stdin/stdout instead")
-    add("--once", action="store_true", help="print the balance as JSON, then exit (1 on error)")
-    add("--base-url", default=environ.get("OPENROUTER_BASE_URL", DEFAULT_BASE_URL),
-        help="upstream base URL")
-    add("--timeout", type=float, default=10.0,
-        help="time for a whole upstream call, connect to last byte (default 10 s)")
-    add("--cache-ttl", type=float, default=environ.get("CREDITS_CACHE_TTL", "0"),
-        help="reuse a balance for this many seconds (default 0: ask OpenRouter every time)")
-    add("--idle-timeout", type=float, default=15.0,
-        help="close a connection that sends no whole request for this long (default 15 s)")
-    add("--max-connections", type=int, default=1024,
+    flags = []
+
+    def add(*names, **options):
+        flags.extend(names)
+        parser.add_argument(*names, **options)
+    add("--host", default="127.0.0.1",
+        help="listen address (default 127.0.0.1; 0.0.0.0 or :: serves the network)")
+    add("--rest-port", metavar="N", type=int, default=8080, help="REST port (default 8080; 0: any)")
+    add("--mcp-port", metavar="N", type=int, default=9090, help="MCP port (default 9090; 0: any)")
+    add("--no-mcp", action="store_true", help="serve REST only (default: REST and MCP)")
+    add("--stdio", action="store_true",
+        help="serve the MCP tool over stdin/stdout instead of ports (default: off)")
+    add("--once", action="store_true", help="print the balance as JSON, then exit (default: off)")
+    add("--min-balance", metavar="USD", type=float,
+        help="with --once: exit 3 if less than USD is left (default: no check)")
+    add("--base-url", metavar="URL",
+        help="upstream base URL (default: $OPENROUTER_BASE_URL, else %s)" % DEFAULT_BASE_URL)
+    add("--timeout", metavar="SECONDS", type=float, default=10.0,
+        help="time for a whole upstream call, connect to last byte (default 10)")
+    add("--cache-ttl", metavar="N",
+        help="reuse a balance for N seconds (default: $CREDITS_CACHE_TTL, else 0: never)")
+    add("--idle-timeout", metavar="SECONDS", type=float, default=15.0,
+        help="close a connection that sends no whole request for this long (default 15)")
+    add("--max-connections", metavar="N", type=int, default=1024,
         help="connections served at once on each port; more get 503 (default 1024)")
-    add("--quiet", action="store_true", help="no access log line per request")
+    add("--quiet", action="store_true", help="no access log line per request (default: log)")
     add("--version", action="version", version="%(prog)s " + __version__)
-    parser.error = lambda message: fail(2, message)  # one line, not argparse's usage block
-    config = parser.parse_args(argv)
+    parser.error = lambda message: fail(2, message + "; see --help.")  # not a usage block
+    config, unknown = parser.parse_known_args(argv)
+    if unknown:
+        fail(2, unknown_arguments(unknown, flags))
+    name = {flag: "--" + flag.replace("_", "-") for flag in vars(config)}
+    for flag, variable, default in ENVIRONMENT_DEFAULTS:
+        if getattr(config, flag) is None:  # a flag wins over its variable
+            setattr(config, flag, environ.get(variable, default))
+            name[flag] = variable  # a mistake is blamed on where the value came from
+    try:
+        config.cache_ttl = float(config.cache_ttl)
+    except ValueError:
+        fail(2, "%s must be a number of seconds." % name["cache_ttl"])
     for flag, low, high in FLAG_RANGES:
-        if not low <= getattr(config, flag) <= high:  # also refuses nan
-            fail(2, "--%s must be from %g to %g." % (flag.replace("_", "-"), low, high))
+        value = getattr(config, flag)
+        if value is not None and not low <= value <= high:  # also refuses nan
+            fail(2, "%s must be from %g to %g." % (name[flag], low, high))
+    if config.min_balance is not None and not config.once:
+        fail(2, "--min-balance goes with --once: credits_gateway.py --once --min-balance USD.")
+    if config.stdio and (config.once or config.no_mcp):
+        fail(2, "--stdio serves MCP on stdin/stdout; it goes with neither --once nor --no-mcp.")
+    if not is_http_url(config.base_url):
+        fail(2, "the base URL in %s must be an http:// or https:// URL in ASCII, like %s."
+             % (name["base_url"], DEFAULT_BASE_URL))
+    config.base_url = config.base_url.rstrip("/")
     config.key = environ.get("OPENROUTER_API_KEY", "").strip()
     config.token = environ.get("CREDITS_GATEWAY_TOKEN", "").strip()
     if not config.key:
         fail(2, "OPENROUTER_API_KEY is not set; export a management key: %s" % MANAGEMENT_KEYS_URL)
-    for name, secret in (("OPENROUTER_API_KEY", config.key),
-                         ("CREDITS_GATEWAY_TOKEN", config.token)):
+    for variable, secret in (("OPENROUTER_API_KEY", config.key),
+                             ("CREDITS_GATEWAY_TOKEN", config.token)):
         if not all(c.isascii() and c.isprintable() and not c.isspace() for c in secret):
-            fail(2, "%s has spaces or control characters inside; copy it again." % name)
-    parts = urllib.parse.urlsplit(config.base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        fail(2, "the base URL must start with http:// or https://, like %s." % DEFAULT_BASE_URL)
-    config.base_url = config.base_url.rstrip("/")
+            fail(2, "%s has spaces or control characters inside; copy it again." % variable)
     return config
+
+
+def unknown_arguments(words, flags):
+    """The line for arguments argparse does not know. It names flags, never values: a value
+    may be the key (`--api-key sk-or-...`), and this line may end up in a journal."""
+    unknown = [word.partition("=")[0] for word in words if word.startswith("-")]
+    if not unknown:
+        return "credits_gateway.py takes flags only, no other arguments; see --help."
+    named = []
+    for flag in unknown:
+        near = difflib.get_close_matches(flag.replace("_", "-"), flags, n=1)
+        near = ["--rest-port"] if flag == "--port" else near  # the port most people mean
+        named.append(flag + (" (did you mean %s?)" % near[0] if near else ""))
+    text = "unknown flag%s %s" % ("s" * (len(named) > 1), ", ".join(named))
+    if any("key" in flag.lower() for flag in unknown):
+        text += "; the key is read from OPENROUTER_API_KEY, never from a flag"
+    return text + "; see --help."
+
+
+def is_http_url(url):
+    """Whether urllib can send to `url` as it is: http(s), a host, ASCII, nothing unprintable."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # raises ValueError for a port that is not a number up to 65535
+    except ValueError:  # that, or a malformed [IPv6] host
+        return False
+    return (parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0
+            and url.isascii() and url.isprintable() and " " not in url)
 
 
 @functools.lru_cache(maxsize=256)  # a client sends the same Host every time: 3 µs saved each
@@ -143,14 +213,65 @@ class UpstreamError(Exception):
         self.upstream_status, self.retry_after = upstream_status, retry_after
 
 
-class RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    """urllib would send the key along to a redirect's Location; refused, a 3xx is an HTTPError."""
+class Watchdog:
+    """Cuts a call's connection at its deadline. urllib's timeout bounds each socket operation,
+    not the answer: a head or a body that trickles in a byte at a time would never trip it."""
+
+    def __init__(self, seconds):
+        self.sock, self.fired = None, False
+        self.timer = threading.Timer(seconds, self.cut)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def watch(self, sock):
+        self.sock = sock
+        if self.fired:  # the deadline passed while connecting
+            self.cut()
+
+    def cut(self):
+        self.fired = True
+        if self.sock is not None:
+            with contextlib.suppress(OSError):  # already closed
+                self.sock.shutdown(socket.SHUT_RDWR)
+
+
+class WatchedConnection:
+    """Mixed into http.client's connections: hands the socket to the call's watchdog."""
+
+    def __init__(self, *args, watchdog, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.watchdog = watchdog
+
+    def connect(self):
+        super().connect()
+        self.watchdog.watch(self.sock)
+
+
+class WatchedHTTP(WatchedConnection, http.client.HTTPConnection):
+    pass
+
+
+class WatchedHTTPS(WatchedConnection, http.client.HTTPSConnection):
+    pass
+
+
+class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
+                      urllib.request.HTTPRedirectHandler):
+    """urllib's handlers, with two changes: each connection is watched (see Watchdog), and
+    redirects are refused (urllib would send the key along to any Location; a 3xx then
+    comes back as an HTTPError)."""
+
+    def http_open(self, request):
+        return self.do_open(WatchedHTTP, request, watchdog=request.watchdog)
+
+    def https_open(self, request):
+        return self.do_open(WatchedHTTPS, request, watchdog=request.watchdog)
 
     def redirect_request(self, *args):
         return None
 
 
-OPENER = urllib.request.build_opener(RefuseRedirects)
+OPENER = urllib.request.build_opener(UpstreamHandler)
 
 
 def upstream_message(body, key):
@@ -158,20 +279,23 @@ def upstream_message(body, key):
     try:
         message = json.loads(body)["error"]["message"]
     except (ValueError, KeyError, TypeError, RecursionError):
-        message = body.decode("utf-8", "replace")
+        message = body[:64 * 1024].decode("utf-8", "replace")
     return " ".join(str(message).replace(key, "[redacted]").split())[:200] or "no message"
 
 
-def http_failure(status, message, retry_after=""):
+def http_failure(status, message, retry_after="", url=""):
     """The one place where an upstream HTTP status becomes the gateway's answer."""
     if status == 401:
         text = "OpenRouter rejected OPENROUTER_API_KEY (%s); check the key." % message
     elif status == 403:
         text = ("OpenRouter refused the key (%s): /credits answers only for a management key; "
                 "create one at %s." % (message, MANAGEMENT_KEYS_URL))
+    elif status == 404:
+        text = "OpenRouter answered 404 for %s (%s); check --base-url." % (url, message)
     elif status == 429:
-        text = "OpenRouter is rate-limiting this key; retry later."
-        return UpstreamError(429, text, 429, retry_after)
+        wait = "in %s s" % retry_after if retry_after.isdigit() else "later"
+        return UpstreamError(429, "OpenRouter is rate-limiting this key; retry %s." % wait,
+                             429, retry_after)
     elif 300 <= status < 400:
         text = ("OpenRouter answered a redirect (%d); it was not followed, so the key went "
                 "nowhere else." % status)
@@ -180,45 +304,46 @@ def http_failure(status, message, retry_after=""):
     return UpstreamError(502, text, status)
 
 
-def read_body(response, deadline):
-    """Read a body, up to one byte past MAX_UPSTREAM_BODY, by the deadline (else socket.timeout):
-    urllib's timeout bounds each read, so a byte every 0.25 s would never trip it."""
-    body = bytearray()
-    while len(body) <= MAX_UPSTREAM_BODY:
-        if time.monotonic() > deadline:
-            raise socket.timeout()
-        piece = response.read1(MAX_UPSTREAM_BODY + 1 - len(body))
-        if not piece:
-            break
-        body += piece
-    return bytes(body)
+def finite_number(text):
+    """json.loads would take NaN, Infinity and 1e400, which are not JSON (RFC 8259)."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError("not a finite number: " + text)
+    return number
 
 
 def fetch_credits(config):
     """GET {base_url}/credits with the key, within --timeout: the JSON object, or UpstreamError."""
-    request = urllib.request.Request(config.base_url + "/credits", headers={
+    url = config.base_url + "/credits"
+    request = urllib.request.Request(url, headers={
         "Authorization": "Bearer " + config.key, "Accept": "application/json",
         "User-Agent": "credits-gateway/" + __version__})
-    deadline = time.monotonic() + config.timeout
+    request.watchdog = watchdog = Watchdog(config.timeout)
     try:
-        with OPENER.open(request, timeout=config.timeout) as response:
-            body = read_body(response, deadline)
-    except urllib.error.HTTPError as error:
-        with error:
-            message = upstream_message(error.read(64 * 1024), config.key)
-        raise http_failure(error.code, message, error.headers.get("Retry-After", "")) from None
+        try:
+            response = OPENER.open(request, timeout=config.timeout)
+        except urllib.error.HTTPError as error:  # an error status: the error is the response
+            response = error
+        with response:
+            body = response.read(MAX_UPSTREAM_BODY + 1)
     except (OSError, http.client.HTTPException) as error:  # URLError is an OSError too
         reason = getattr(error, "reason", error)  # urllib wraps connect errors, not read errors
-        if isinstance(reason, socket.timeout):
-            text = "OpenRouter did not answer within %g s." % config.timeout
-            raise UpstreamError(504, text) from None
-        text = "Could not reach OpenRouter: %s." % (str(reason) or type(reason).__name__)
-        raise UpstreamError(502, text) from None
+        if not (watchdog.fired or isinstance(reason, socket.timeout)):
+            text = "Could not reach OpenRouter: %s." % (str(reason) or type(reason).__name__)
+            raise UpstreamError(502, text) from None
+    finally:
+        watchdog.timer.cancel()
+    if watchdog.fired:  # whatever came back before the cut is not the whole answer
+        raise UpstreamError(504, "OpenRouter did not answer within %g s." % config.timeout)
+    status = response.getcode()
+    if status != 200:
+        retry_after = response.headers.get("Retry-After", "")
+        raise http_failure(status, upstream_message(body, config.key), retry_after, url)
     if len(body) > MAX_UPSTREAM_BODY:
         text = "OpenRouter answered more than 1 MiB; a credit balance is far smaller."
         raise UpstreamError(502, text, 200)
     try:
-        credits = json.loads(body)
+        credits = json.loads(body, parse_float=finite_number, parse_constant=finite_number)
     except (ValueError, RecursionError):  # not JSON, or nested deeper than Python's stack
         credits = None
     if not isinstance(credits, dict):
@@ -226,37 +351,43 @@ def fetch_credits(config):
     return credits
 
 
-def share_upstream(config):
-    """Wrap fetch_credits() for both surfaces: callers that arrive while a call is in flight
+class SharedCall:
+    """fetch_credits() as both surfaces call it. Callers that arrive while a call is in flight
     share its outcome (single flight), and with --cache-ttl a success (never an error) is
-    reused. No lock is held over the network. get_credits() -> (credits, when fetched)."""
-    lock = threading.Lock()
-    shared = types.SimpleNamespace(flight=None, result=(None, float("-inf")))
+    reused. No lock is held over the network. Each real call is counted, for /metrics."""
 
-    def get_credits():
-        with lock:
-            if time.monotonic() - shared.result[1] < config.cache_ttl:
-                return shared.result
-            flight, leading = shared.flight, shared.flight is None
-            if leading:
-                flight = shared.flight = types.SimpleNamespace(
-                    done=threading.Event(), result=None, error=None)
+    def __init__(self, config):
+        self.config, self.lock = config, threading.Lock()
+        self.flight = None  # a concurrent.futures.Future of the call in progress
+        self.last = None  # the last success: a done Future of (credits, when fetched)
+
+    def join(self):
+        """The Future to wait on, and whether this caller is to make the call: fly()."""
+        with self.lock:
+            if self.last and time.monotonic() - self.last.result()[1] < self.config.cache_ttl:
+                return self.last, False
+            if self.flight is None:
+                self.flight = concurrent.futures.Future()
+                return self.flight, True
+            return self.flight, False
+
+    def fly(self, flight):
+        """Make the call, and hand its outcome, whatever it is, to every caller of `flight`."""
+        try:
+            flight.set_result((fetch_credits(self.config), time.monotonic()))
+        except BaseException as error:  # even a bug's exception must reach every waiter
+            flight.set_exception(error)
+        with self.lock:
+            self.flight = None
+            if not flight.exception():
+                self.last = flight
+
+    def get(self):
+        """For a thread: (credits, when fetched), or UpstreamError. The loop's way is async."""
+        flight, leading = self.join()
         if leading:
-            try:
-                flight.result = (fetch_credits(config), time.monotonic())
-            except UpstreamError as error:
-                flight.error = error
-            finally:
-                with lock:
-                    shared.flight = None
-                    shared.result = flight.result or shared.result
-                flight.done.set()
-        flight.done.wait()
-        if flight.error:
-            raise flight.error
-        return flight.result
-
-    return get_credits
+            self.fly(flight)
+        return flight.result()
 
 
 # --- The front door: one handler for both ports -------------------------------------
@@ -307,18 +438,22 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         close = {"Connection": "close"}
         if not self.admitted:
             return 503, "The gateway is serving --max-connections clients; retry shortly.", close
-        length = self.headers.get("Content-Length", "0")
-        if "Transfer-Encoding" in self.headers or not (length.isascii() and length.isdigit()):
-            return 400, "Send a request body, if any, with a plain Content-Length.", close
+        lengths = set(self.headers.get_all("Content-Length", ["0"]))  # RFC 9112 6.3: one only
+        length = lengths.pop() if len(lengths) == 1 else ""
+        if "Transfer-Encoding" in self.headers or not (
+                length.isascii() and length.isdigit() and len(length) <= 9):
+            return 400, "Send a request body, if any, with one plain Content-Length.", close
         if int(length) > MAX_REQUEST_BODY:
             return 413, "A request body over 64 KiB is refused.", close
         self.body = self.rfile.read(int(length))
         self.server.reading.pop(self.connection, None)  # the request is in: see close_slow_clients
-        if self.server.loopback_only:  # against DNS rebinding: see the README's Security
-            if not is_loopback(self.headers.get("Host", "localhost")):
-                return 421, "Against DNS rebinding, only a loopback Host like localhost is served.", {}
-            if not is_loopback(self.headers.get("Origin", "//localhost").partition("//")[2]):
-                return 403, "Against DNS rebinding, only a page from a loopback address may call.", {}
+        if len(self.body) < int(length):  # the client left, or was too slow: do nothing for it
+            return 400, "The request body ended before its Content-Length.", close
+        host, origin = self.headers.get("Host", "localhost"), self.headers.get("Origin")
+        if self.server.loopback_only and not is_loopback(host):  # against DNS rebinding
+            return 421, "On loopback, only a loopback Host like localhost is served.", {}
+        if self.server.loopback_only and origin and not is_loopback(origin.partition("//")[2]):
+            return 403, "On loopback, only a page from a loopback address may call.", {}
         if self.request_path in GUARDED_PATHS and not authorized(
                 self.headers.get("Authorization", "").encode("latin-1"), self.server.config.token):
             return 401, TOKEN_NEEDED, {"WWW-Authenticate": "Bearer"}
@@ -336,8 +471,12 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         self.respond(status, body, {"Content-Type": "application/json", **(headers or {})})
 
     def respond(self, status, body, headers):
-        """The one way out: head and body in one write (send_response() would cost a second
-        write, and date_time_string() three times this strftime), then one access-log line."""
+        """The one way out: the answer in one write, then one access-log line."""
+        self.send_answer(status, self.answer(status, body, headers))
+
+    def answer(self, status, body, headers):
+        """Head and body as the bytes of one write: send_response() would cost a second
+        write, and date_time_string() three times this strftime."""
         head = ["HTTP/1.1 %d %s" % (status, self.responses[status][0]),
                 "Server: " + self.server_version,
                 time.strftime("Date: %a, %d %b %Y %H:%M:%S GMT", time.gmtime()),
@@ -347,10 +486,17 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         self.close_connection = self.close_connection or "Connection: close" in head
         if self.command == "HEAD":
             body = b""
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-        if not self.server.config.quiet:  # the path only: a query or a header may hold a secret
+        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+    def send_answer(self, status, payload):
+        """Write an answer (or what is left of it), then log it: the method and path only, as
+        a query or a header may hold a secret, with unprintable characters escaped."""
+        if payload:
+            self.wfile.write(payload)
+        if not self.server.config.quiet:
+            method = urllib.parse.quote(self.command or "-", safe="")
             path = urllib.parse.quote(self.request_path, safe="/%") or "-"
-            log("%s %s %d %.1f ms" % (self.command or "-", path, status,
+            log("%s %s %d %.1f ms" % (method, path, status,
                                       (time.monotonic() - self.started) * 1000))
 
     def setup(self):
@@ -457,7 +603,7 @@ def get_credits(handler):
     """GET /v1/credits: the upstream object unchanged, or the UpstreamError as JSON."""
     server = handler.server
     try:
-        credits, fetched_at = server.get_credits()
+        credits, fetched_at = server.upstream.get()
     except UpstreamError as error:
         headers = {"Cache-Control": "no-store", "Retry-After": error.retry_after}
         body = error_body(error.status, error.message, error.upstream_status)
@@ -485,10 +631,10 @@ REST_ROUTES = {
 }
 
 
-def serve_rest(config, get_credits, is_ready):
+def serve_rest(config, upstream, is_ready):
     """Bind the REST port (exit 1 if busy) and answer on it."""
     server = open_port(config, config.rest_port, "REST")
-    server.get_credits, server.is_ready = get_credits, is_ready
+    server.upstream, server.is_ready = upstream, is_ready
     server.encoded = (None, b"")  # the last balance answered, and its JSON
     serve(server, REST_ROUTES, ("GET", "HEAD"))
     return server
@@ -517,7 +663,6 @@ def describe_rest(with_token):
     bearer = {"bearer": {"type": "http", "scheme": "bearer"}} if with_token else {}
     def required(**properties):
         return {"type": "object", "required": list(properties), "properties": properties}
-    number = {"type": "number"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "OpenRouter credits gateway", "version": __version__,
@@ -529,7 +674,8 @@ def describe_rest(with_token):
                   "/health/live": get("getLive", "UP while the process serves.", up),
                   "/openapi.json": get("getOpenApi", "This description.", spec)},
         "components": {"securitySchemes": bearer, "schemas": {
-            "Credits": required(data=required(total_credits=number, total_usage=number)),
+            "Credits": {"type": "object", "description": "OpenRouter's answer, passed on as it "
+                        "came: today {\"data\": {\"total_credits\": X, \"total_usage\": Y}}."},
             "Status": required(status={"enum": ["UP", "DOWN"]}),
             "Error": required(error=required(code={"type": "integer"}, message={"type": "string"})),
             "StatusOrError": {"anyOf": [{"$ref": "#/components/schemas/Status"},
@@ -545,9 +691,10 @@ TOOL_DESCRIPTION = (
     "both in US dollars; the balance left is their difference.")
 
 
-def build_mcp_server(get_credits):
+def build_mcp_server(upstream):
     """The MCP server and its one tool. mcp is imported here, not at the top: it is
     optional (REST works without it) and takes about half a second to import."""
+    import asyncio
     import logging
     from typing import Any
     from mcp.server.mcpserver import MCPServer
@@ -560,9 +707,13 @@ def build_mcp_server(get_credits):
 
     @server.tool(name="get-credit-balance", title="Get credit balance",
                  description=TOOL_DESCRIPTION, annotations=hints)
-    def get_credit_balance() -> dict[str, Any]:  # the SDK runs sync tools in a worker thread
+    async def get_credit_balance() -> dict[str, Any]:
+        # Async, so that waiting parks no thread (the SDK runs a sync tool in a pool of 40).
+        flight, leading = upstream.join()
+        if leading:
+            threading.Thread(target=upstream.fly, args=(flight,), daemon=True).start()
         try:
-            return get_credits()[0]
+            return (await asyncio.wrap_future(flight))[0]
         except UpstreamError as error:  # a ToolError would prefix "Error executing tool ..."
             return CallToolResult(is_error=True,
                                   content=[TextContent(type="text", text=error.message)])
@@ -570,19 +721,21 @@ def build_mcp_server(get_credits):
     return server
 
 
-def build_mcp_app(get_credits):
+def build_mcp_app(upstream):
     """The SDK's ASGI app for POST /mcp: stateless, JSON answers. Its own Host and Origin check
     is off: it matches names as strings (127.0.0.2 or LOCALHOST would fail it), and the front
     door has already checked both, the same way on both ports."""
     from mcp.server.transport_security import TransportSecuritySettings
-    return build_mcp_server(get_credits).streamable_http_app(
+    return build_mcp_server(upstream).streamable_http_app(
         streamable_http_path="/mcp", stateless_http=True, json_response=True,
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
 
 
 async def call_app(app, handler):
-    """Run one request through the ASGI app, on the MCP loop. The answer is written from
-    send() as soon as it is whole: waking the handler thread to write it costs more."""
+    """Run one request through the ASGI app, on the MCP loop. As soon as the answer is whole,
+    send() writes what the socket takes without waiting (sooner than waking the handler
+    thread), and returns the rest, (status, bytes), for the handler thread to write: a
+    client that does not read must never hold up the loop."""
     import asyncio  # here and below, not at the top: REST alone starts sooner and smaller
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
              "http_version": handler.request_version[5:], "method": handler.command,
@@ -591,7 +744,7 @@ async def call_app(app, handler):
                          for name, value in handler.headers.items()]}
     messages = [{"type": "http.request", "body": handler.body}]
     answered = asyncio.Event()
-    status, headers, body = [], {}, []
+    status, headers, body, unsent = [], {}, [], []
 
     async def receive():
         if messages:
@@ -607,11 +760,18 @@ async def call_app(app, handler):
             return
         body.append(message.get("body", b""))
         if not message.get("more_body"):
-            with contextlib.suppress(OSError):  # the client left: nothing to answer, as on REST
-                handler.respond(status[0], b"".join(body), headers)
+            payload = handler.answer(status[0], b"".join(body), headers)
+            try:
+                payload = payload[handler.connection.send(payload, socket.MSG_DONTWAIT):]
+            except BlockingIOError:
+                pass  # the client's buffer is full: the handler thread writes it all
+            except OSError:
+                payload = b""  # the client left: nothing to answer, as on REST
+            unsent.append((status[0], payload))
             answered.set()
 
     await app(scope, receive, send)
+    return unsent[0]
 
 
 async def serve_mcp(app, server, state):
@@ -621,7 +781,11 @@ async def serve_mcp(app, server, state):
     loop = asyncio.get_running_loop()
 
     def post_mcp(handler):  # in the handler's thread: hand the request to the loop, and wait
-        asyncio.run_coroutine_threadsafe(call_app(app, handler), loop).result()
+        if state.stopped.is_set():  # the loop may close before it could answer
+            message = "The gateway is stopping; retry on a new connection."
+            return handler.send_json(503, error_body(503, message), {"Connection": "close"})
+        status, unsent = asyncio.run_coroutine_threadsafe(call_app(app, handler), loop).result()
+        handler.send_answer(status, unsent)
 
     async with app.router.lifespan_context(app):
         if state.stopped.is_set():  # stopped while mcp was importing
@@ -633,11 +797,11 @@ async def serve_mcp(app, server, state):
         await loop.run_in_executor(None, close_port, server, server.config.timeout + 1)
 
 
-def run_mcp(config, get_credits, server, state):
+def run_mcp(upstream, server, state):
     """The MCP thread. Without mcp, MCP is off and REST goes on; if MCP fails, all stops."""
     import asyncio
     try:
-        asyncio.run(serve_mcp(build_mcp_app(get_credits), server, state))
+        asyncio.run(serve_mcp(build_mcp_app(upstream), server, state))
     except ImportError as error:
         state.mcp_off = True  # first: whoever reads the line below finds /health/ready UP
         log('MCP is off: %s (pip install "mcp>=2.3,<3"); REST still serves.' % error)
@@ -651,7 +815,7 @@ def run_mcp(config, get_credits, server, state):
 def serve_stdio(config):
     """MCP over stdin and stdout, for clients that spawn their servers; logs go to stderr."""
     try:
-        build_mcp_server(share_upstream(config)).run("stdio")
+        build_mcp_server(SharedCall(config)).run("stdio")
     except ImportError as error:
         fail(1, '--stdio needs mcp: %s (pip install "mcp>=2.3,<3").' % error)
     except KeyboardInterrupt:
@@ -667,9 +831,9 @@ def start(config, stopped=None):
                                   mcp_off=config.no_mcp, mcp_ready=False, mcp_failed=False)
     if not config.no_mcp:
         state.mcp = open_port(config, config.mcp_port, "MCP")
-    get_credits = share_upstream(config)
+    upstream = SharedCall(config)
     try:
-        state.rest = serve_rest(config, get_credits, lambda: state.mcp_off or state.mcp_ready)
+        state.rest = serve_rest(config, upstream, lambda: state.mcp_off or state.mcp_ready)
     except SystemExit:  # the REST port is busy
         if state.mcp:
             state.mcp.server_close()
@@ -680,7 +844,7 @@ def start(config, stopped=None):
             "can read the balance." % config.host)
     if state.mcp:
         state.mcp_thread = threading.Thread(target=run_mcp, name="mcp", daemon=True,
-                                            args=(config, get_credits, state.mcp, state))
+                                            args=(upstream, state.mcp, state))
         state.mcp_thread.start()
     return state
 

@@ -82,13 +82,25 @@ class FakeOpenRouter(http.server.BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            try:
-                for byte in body:
-                    time.sleep(0.25)
-                    self.wfile.write(bytes([byte]))
-            except ConnectionError:
-                pass  # the gateway gave up on it
+            return self.drip(body)
+        if mode == "headdrip":  # the head never ends
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Pad: ")
+            return self.drip(b"a" * 40)
+        if mode in ("errstall", "errdrip", "errreset"):  # a 500 whose body stalls, drips or resets
+            self.close_connection = True
+            self.wfile.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n{\"error\":" % (100000 if mode == "errdrip" else 100))
+            if mode == "errdrip":
+                return self.drip(b" " * 40)
+            time.sleep(6 if mode == "errstall" else 0.2)
+            if mode == "errreset":  # close with SO_LINGER 0: a reset, not a FIN
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
             return
+        if mode == "nan":
+            return self.reply(200, b'{"data": {"total_credits": NaN, "total_usage": 1e400}}')
+        if mode == "strings":
+            return self.reply(200, b'{"data": {"total_credits": "50.00"}}')
         if mode == "huge":  # 64 MiB, streamed so that the fake itself stays small
             self.send_response(200)
             self.send_header("Content-Length", str(64 * 1024 * 1024))
@@ -103,6 +115,15 @@ class FakeOpenRouter(http.server.BaseHTTPRequestHandler):
         bodies = {"nonjson": b"<html>Bad gateway</html>", "array": b"[1, 2, 3]", "empty": b"",
                   "deep": b"[" * 100000 + b"]" * 100000}
         return self.reply(200, bodies[mode])
+
+    def drip(self, data):
+        """Send `data` a byte every 0.25 s: each read is quick, the whole answer is not."""
+        try:
+            for byte in data:
+                time.sleep(0.25)
+                self.wfile.write(bytes([byte]))
+        except OSError:
+            pass  # the gateway gave up on it
 
     def reply(self, status, body, headers=None):
         if isinstance(body, dict):
@@ -193,9 +214,9 @@ def port_of(listening_line):
 
 
 def wait_for_mcp(state):
-    """Until the MCP thread has imported mcp and answers on its port."""
+    """Until the MCP thread has imported mcp and answers on its port, or MCP is off."""
     deadline = time.monotonic() + 10
-    while not state.mcp_ready and time.monotonic() < deadline:
+    while not (state.mcp_ready or state.mcp_off) and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
@@ -218,6 +239,20 @@ class FakeUpstreamTestCase(unittest.TestCase):
     def setUp(self):
         for server in (self.fake, self.fake.trap):
             server.mode, server.calls, server.auth_seen, server.hold = "ok", 0, [], None
+
+    def run(self, result=None):
+        """Keep what in-process gateways write to stderr during a test, and show it only if
+        the test fails: a passing run shows the test names alone."""
+        problems = (lambda: len(result.errors) + len(result.failures)) if result else (lambda: 0)
+        before = problems()
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            outcome = super().run(result)
+        if problems() > before:
+            sys.stderr.write("--- stderr of %s:\n%s" % (self.id(), err.getvalue()))
+        return outcome
+
+    def tearDown(self):
+        self.assertNotIn("Traceback", sys.stderr.getvalue())  # in-process gateways' stderr
 
     def run_gateway(self, *args, env=None, prelude=None):
         """Start the real command line. Its stderr is drained as it comes (into
@@ -261,7 +296,9 @@ class FakeUpstreamTestCase(unittest.TestCase):
     @classmethod
     def start_gateway(cls, *args):
         """The gateway in-process on free ports, for the rest of the class."""
-        state = gateway.start(config_for(cls.fake, *args))
+        with contextlib.redirect_stderr(io.StringIO()):
+            state = gateway.start(config_for(cls.fake, *args))
+            wait_for_mcp(state)  # its listening line goes here too
         cls.addClassCleanup(gateway.stop, state)
         return state
 
@@ -326,6 +363,33 @@ class TestUpstreamMapping(FakeUpstreamTestCase):
         self.assertEqual(error.status, 504)
         self.assertGreater(elapsed, 0.9)
         self.assertLess(elapsed, 1.5)  # --timeout + 0.5 s: each byte came well within 1 s
+
+    def test_a_head_or_an_error_body_that_trickles_past_the_timeout_is_504(self):
+        for mode in ("headdrip", "errdrip", "errstall"):
+            started = time.monotonic()
+            error = self.fetch(mode, "--timeout", "1")
+            elapsed = time.monotonic() - started
+            self.assertEqual((error.status, error.upstream_status), (504, None), mode)
+            self.assertLess(elapsed, 1.5, mode)
+            self.assertEqual(error.message, "OpenRouter did not answer within 1 s.")
+
+    def test_an_error_answer_that_resets_is_502(self):
+        error = self.fetch("errreset", "--timeout", "2")
+        self.assertEqual((error.status, error.upstream_status), (502, None))
+        self.assertTrue(error.message.startswith("Could not reach OpenRouter: "), error.message)
+
+    def test_nan_and_infinite_numbers_are_not_json_and_get_502(self):
+        error = self.fetch("nan")
+        self.assertEqual((error.status, error.upstream_status), (502, 200))
+        self.assertIn("not with a JSON object", error.message)
+
+    def test_a_404_names_the_url_it_tried(self):
+        config = config_for(self.fake)
+        config.base_url += "/typo"
+        with self.assertRaises(gateway.UpstreamError) as caught:
+            gateway.fetch_credits(config)
+        self.assertEqual((caught.exception.status, caught.exception.upstream_status), (502, 404))
+        self.assertIn(self.fake.base_url + "/typo/credits", caught.exception.message)
 
     def test_connection_refused_is_502(self):
         config = gateway.parse_config(["--base-url", "http://127.0.0.1:%d/api/v1" % free_port()],
@@ -421,7 +485,7 @@ class TestRest(FakeUpstreamTestCase):
         status, headers, body = request(self.port, "GET", "/v1/credits")
         self.assertEqual((status, headers["Retry-After"]), (429, "7"))
         self.assertEqual(json.loads(body), {"error": {
-            "code": 429, "message": "OpenRouter is rate-limiting this key; retry later.",
+            "code": 429, "message": "OpenRouter is rate-limiting this key; retry in 7 s.",
             "metadata": {"upstream_status": 429}}})
 
     def test_unreachable_upstream_has_no_upstream_status(self):
@@ -468,6 +532,15 @@ class TestRest(FakeUpstreamTestCase):
         self.assertNotIn("401", documented)  # no caller token here
         self.assertFalse(description["components"]["securitySchemes"])
 
+    def test_an_upstream_object_is_passed_on_as_is_and_the_description_promises_no_more(self):
+        self.fake.mode = "strings"
+        status, _, body = request(self.port, "GET", "/v1/credits")
+        self.assertEqual((status, body), (200, b'{"data": {"total_credits": "50.00"}}'))
+        description = json.loads(request(self.port, "GET", "/openapi.json")[2])
+        schema = description["components"]["schemas"]["Credits"]
+        self.assertEqual(schema["type"], "object")
+        self.assertFalse({"properties", "required"} & set(schema))  # nothing it does not check
+
     def test_keep_alive_answers_several_requests_on_one_connection(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
         self.addCleanup(conn.close)
@@ -490,7 +563,7 @@ class TestRest(FakeUpstreamTestCase):
 # --- Sharing the call --------------------------------------------------------------
 
 class TestSharing(FakeUpstreamTestCase):
-    """share_upstream(): one upstream call for many callers, and the optional cache."""
+    """SharedCall: one upstream call for many callers, and the optional cache."""
 
     def concurrently(self, count, call):
         """Run `call` from `count` threads while the fake holds its answer; return the outcomes."""
@@ -505,7 +578,9 @@ class TestSharing(FakeUpstreamTestCase):
         threads = [threading.Thread(target=one) for _ in range(count)]
         for thread in threads:
             thread.start()
+        deadline = time.monotonic() + 10
         while self.fake.calls < 1:  # the first call reached the fake and is held there
+            self.assertLess(time.monotonic(), deadline, "no call reached the fake")
             time.sleep(0.01)
         time.sleep(0.3)  # every other thread is now waiting on that call
         self.fake.hold.set()
@@ -521,19 +596,54 @@ class TestSharing(FakeUpstreamTestCase):
 
     def test_a_failing_call_releases_every_waiter_with_its_error(self):
         self.fake.mode = 500
-        get_credits = gateway.share_upstream(config_for(self.fake))
+        get_credits = gateway.SharedCall(config_for(self.fake)).get
         outcomes = self.concurrently(8, get_credits)
         self.assertEqual(len(outcomes), 8)
         self.assertEqual({(error.status, error.upstream_status) for error in outcomes}, {(502, 500)})
         self.assertEqual(self.fake.calls, 1)
 
+    def test_a_failing_call_that_escapes_the_mapping_still_releases_every_waiter(self):
+        def broken(config):
+            self.fake.calls += 1
+            self.fake.hold.wait(10)
+            raise RuntimeError("a bug")
+        shared = gateway.SharedCall(config_for(self.fake))
+        with unittest.mock.patch.object(gateway, "fetch_credits", broken):
+            outcomes = self.concurrently(8, lambda: self.assertRaises(RuntimeError, shared.get))
+        self.assertEqual(len(outcomes), 8)  # each thread saw the RuntimeError: none was left waiting
+
+    def test_rest_callers_sharing_a_stalled_or_reset_error_each_get_its_json(self):
+        port = self.start_gateway("--no-mcp", "--timeout", "1").rest.server_address[1]
+        for mode, expected in (("errstall", 504), ("errreset", 502)):
+            self.fake.calls, self.fake.mode = 0, mode
+            outcomes = self.concurrently(8, lambda: request(port, "GET", "/v1/credits"))
+            self.assertEqual([(status, json.loads(body)["error"]["code"]) for status, _, body in outcomes],
+                             [(expected, expected)] * 8, mode)
+            self.assertEqual(self.fake.calls, 1)
+
+    @needs_mcp
+    def test_100_concurrent_mcp_calls_share_one_upstream_call(self):
+        port = self.start_gateway().mcp.server_address[1]
+        self.fake.mode = "slow"  # 3 s: every call below arrives while the first is in flight
+        started = time.monotonic()
+        outcomes = []
+        threads = [threading.Thread(target=lambda: outcomes.append(mcp_call(port))) for _ in range(100)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(15)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertEqual([json.loads(body)["result"]["structuredContent"] for _, _, body in outcomes],
+                         [CREDITS] * 100)
+        self.assertEqual(self.fake.calls, 1)
+
     def test_without_cache_each_call_after_the_last_one_asks_upstream(self):
-        get_credits = gateway.share_upstream(config_for(self.fake))
+        get_credits = gateway.SharedCall(config_for(self.fake)).get
         get_credits(), get_credits()
         self.assertEqual(self.fake.calls, 2)
 
     def test_cached_answer_is_reused_until_the_ttl_passes(self):
-        get_credits = gateway.share_upstream(config_for(self.fake, "--cache-ttl", "0.5"))
+        get_credits = gateway.SharedCall(config_for(self.fake, "--cache-ttl", "0.5")).get
         first = get_credits()
         self.assertEqual(get_credits(), first)
         self.assertEqual(self.fake.calls, 1)
@@ -543,7 +653,7 @@ class TestSharing(FakeUpstreamTestCase):
 
     def test_errors_are_never_cached(self):
         self.fake.mode = 503
-        get_credits = gateway.share_upstream(config_for(self.fake, "--cache-ttl", "60"))
+        get_credits = gateway.SharedCall(config_for(self.fake, "--cache-ttl", "60")).get
         for _ in range(2):
             self.assertRaises(gateway.UpstreamError, get_credits)
         self.fake.mode = "ok"
@@ -903,6 +1013,74 @@ class TestProtection(FakeUpstreamTestCase):
         proc.send_signal(signal.SIGTERM)
         self.assertEqual(self.finish(proc)[0], 0)
 
+    @needs_mcp
+    def test_an_mcp_client_that_never_reads_does_not_hold_up_another(self):
+        state = self.gateway_with()
+        wait_for_mcp(state)
+        port = state.mcp.server_address[1]
+        hog = socket.socket()
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
+        hog.connect(("127.0.0.1", port))
+        self.addCleanup(hog.close)
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}).encode()
+        one = (b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+               b"Accept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+        def pipeline():  # it blocks once the gateway stops reading, until cleanup closes it
+            with contextlib.suppress(OSError):
+                hog.sendall(one * 5000)
+        threading.Thread(target=pipeline, daemon=True).start()
+        # Its answers fill its window, then the gateway's send buffer (~4 MB on loopback, about
+        # 5 s of answers here); from then on the gateway could block writing to it.
+        until = time.monotonic() + 10
+        while time.monotonic() < until:
+            started = time.monotonic()
+            self.assertEqual(mcp_call(port)[0], 200)
+            self.assertLess(time.monotonic() - started, 1)
+            time.sleep(0.2)
+
+    def test_a_body_shorter_than_its_content_length_is_not_run(self):
+        state = self.gateway_with("--idle-timeout", "1")
+        wait_for_mcp(state)
+        ports = [state.rest.server_address[1]] + ([state.mcp.server_address[1]] if state.mcp_ready else [])
+        for port, method, path in zip(ports, ("GET", "POST"), ("/v1/credits", "/mcp")):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(b"%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 10\r\n\r\n{}" % (method.encode(), path.encode()))
+                answer = sock.recv(65536)  # the connection closes, or a 400 comes first
+                self.assertTrue(answer == b"" or answer.startswith(b"HTTP/1.1 400 "), answer)
+        self.assertEqual(self.fake.calls, 0)
+
+    def test_malformed_content_lengths_get_a_json_400_and_close(self):
+        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        for lengths in ([b"9" * 5000], [b"2", b"20"]):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                head = b"".join(b"Content-Length: %s\r\n" % length for length in lengths)
+                sock.sendall(b"GET /v1/credits HTTP/1.1\r\nHost: localhost\r\n" + head + b"\r\n{}"
+                             + b"z" * 18)
+                response = http.client.HTTPResponse(sock)
+                response.begin()
+                self.assertEqual((response.status, response.getheader("Connection")), (400, "close"))
+                self.assertEqual(json.loads(response.read())["error"]["code"], 400)
+                self.assertEqual(sock.recv(100), b"")  # the rest was not taken for a request
+        self.assertEqual(self.fake.calls, 0)
+
+    def test_loopback_is_decided_by_the_address_bound_whatever_its_spelling(self):
+        for host in ("127.1", "127.0.1.1"):
+            port = self.gateway_with("--no-mcp", "--host", host).rest.server_address[1]
+            address = "127.0.0.1" if host == "127.1" else host
+            status, _, _ = request(port, "GET", "/v1/credits", {"Host": "evil.example"}, address=address)
+            self.assertEqual(status, 421, host)
+
+    @needs_mcp
+    def test_every_spelling_of_a_loopback_host_passes_on_both_ports(self):
+        state = self.gateway_with()
+        wait_for_mcp(state)
+        for host in ("LOCALHOST", "Localhost:8080", "127.0.0.2", "[0:0:0:0:0:0:0:1]", "[::1]:9090"):
+            self.assertEqual(request(state.rest.server_address[1], "GET", "/v1/credits", {"Host": host})[0],
+                             200, host)
+            self.assertEqual(mcp_call(state.mcp.server_address[1], {"Host": host})[0], 200, host)
+
     def test_slow_and_hung_upstreams_get_504_soon_after_the_timeout(self):
         port = self.gateway_with("--no-mcp", "--timeout", "0.5").rest.server_address[1]
         for mode in ("slow", "hang"):
@@ -1140,6 +1318,55 @@ class TestCommandLine(FakeUpstreamTestCase):
             self.assertEqual(code, 2, flags)
             self.assertEqual(len(err.splitlines()), 1, err)
 
+    def test_unknown_flags_are_named_without_their_values(self):
+        cases = {("--api-key", "sk-or-v1-typed-by-hand"): ["--api-key", "OPENROUTER_API_KEY"],
+                 ("--api-key=sk-or-v1-typed-by-hand",): ["--api-key", "OPENROUTER_API_KEY"],
+                 ("--port", "8081"): ["--port (did you mean --rest-port?)"],
+                 ("--no_mcp",): ["--no_mcp (did you mean --no-mcp?)"],
+                 ("serve",): ["flags only"]}
+        for flags, words in cases.items():
+            code, _, err = self.finish(self.run_gateway(*flags))
+            self.assertEqual((code, len(err.splitlines())), (2, 1), flags)
+            for word in words + ["see --help"]:
+                self.assertIn(word, err)
+            self.assertNotIn("typed-by-hand", err)
+            self.assertNotIn("8081", err)
+
+    def test_environment_mistakes_name_the_variable(self):
+        for name, value in (("CREDITS_CACHE_TTL", "abc"), ("CREDITS_CACHE_TTL", "-1"), ("OPENROUTER_BASE_URL", "")):
+            code, _, err = self.finish(self.run_gateway(env=dict(os.environ, OPENROUTER_API_KEY=KEY, **{name: value})))
+            self.assertEqual((code, len(err.splitlines())), (2, 1), name)
+            self.assertIn(name, err)
+            self.assertNotIn("--", err.replace("--help", ""))  # no flag was given, so none is blamed
+
+    def test_base_urls_that_urllib_cannot_send_exit_2_with_one_line(self):
+        for url in ("http://[::1/api", "http://example.com/crédits", "http://example.com:99999/api",
+                    "http://exa mple.com/api", "http://example.com/\x7f"):
+            code, _, err = self.finish(self.run_gateway("--base-url", url))
+            self.assertEqual((code, len(err.splitlines())), (2, 1), url)
+            self.assertIn("base URL", err)
+
+    def test_stdio_with_once_or_no_mcp_and_min_balance_without_once_exit_2(self):
+        for flags in (["--stdio", "--once"], ["--stdio", "--no-mcp"], ["--min-balance", "5"]):
+            code, _, err = self.finish(self.run_gateway("--base-url", self.fake.base_url, *flags))
+            self.assertEqual((code, len(err.splitlines())), (2, 1), flags)
+
+    def test_a_broken_stderr_costs_no_answer(self):
+        command = [sys.executable, os.path.join(HERE, "credits_gateway.py"), "--base-url", self.fake.base_url,
+                   "--rest-port", "0", "--no-mcp"]
+        proc = subprocess.Popen(command, env=dict(os.environ, OPENROUTER_API_KEY=KEY), stderr=subprocess.PIPE)
+        self.addCleanup(proc.kill)
+        port = port_of(proc.stderr.readline().decode())
+        proc.stderr.close()  # as when journald restarts: every later write to stderr fails
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        self.addCleanup(conn.close)
+        for _ in range(3):  # on one kept-alive connection
+            conn.request("GET", "/v1/credits")
+            response = conn.getresponse()
+            self.assertEqual((response.status, json.loads(response.read())), (200, CREDITS))
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(5), 0)
+
     def test_sigterm_under_load_answers_requests_in_flight_and_refuses_new_ones(self):
         proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--no-mcp", "--quiet",
                                 "--timeout", "2")
@@ -1224,6 +1451,39 @@ class TestCommandLine(FakeUpstreamTestCase):
             self.assertEqual(json.loads(body)["result"]["structuredContent"], CREDITS)
 
     @needs_mcp
+    def test_an_mcp_request_on_a_kept_alive_connection_during_the_drain_gets_503(self):
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0",
+                                "--quiet", "--timeout", "3")
+        port = port_of(self.wait_lines(proc, 2)[1])
+        kept = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        self.addCleanup(kept.close)
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
+        kept.request("POST", "/mcp", body, headers)
+        first = kept.getresponse()
+        first.read()
+        self.assertEqual(first.status, 200)
+        self.fake.hold = threading.Event()  # a call in flight keeps the drain going
+        in_flight = []
+        thread = threading.Thread(target=lambda: in_flight.append(mcp_call(port)))
+        thread.start()
+        while self.fake.calls < 1:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        while not refuses(port):  # the drain has begun
+            time.sleep(0.02)
+        kept.request("POST", "/mcp", body, headers)
+        response = kept.getresponse()
+        self.assertEqual((response.status, json.loads(response.read())["error"]["code"]), (503, 503))
+        self.fake.hold.set()
+        thread.join(5)
+        self.assertEqual(in_flight[0][0], 200)
+        code, _, err = self.finish(proc)
+        self.assertEqual(code, 0)
+        self.assertNotIn("Traceback", err)
+        self.assertNotIn("never awaited", err)
+
+    @needs_mcp
     def test_an_mcp_client_that_resets_before_its_answer_is_dropped_without_a_traceback(self):
         proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0",
                                 "--quiet")
@@ -1289,6 +1549,23 @@ class TestCommandLine(FakeUpstreamTestCase):
         self.assertEqual((code, out), (1, ""))
         self.assertEqual(err, "credits-gateway: %s\n" % gateway.http_failure(403, "upstream says 403").message)
 
+    def test_once_on_a_slow_stalled_reset_or_non_json_upstream_exits_1_with_one_line(self):
+        for mode, words in (("headdrip", "within 1 s"), ("errstall", "within 1 s"),
+                            ("errreset", "Could not reach"), ("nan", "JSON")):
+            self.fake.mode = mode
+            started = time.monotonic()
+            code, out, err = self.finish(self.run_gateway("--once", "--timeout", "1", "--base-url",
+                                                          self.fake.base_url))
+            self.assertLess(time.monotonic() - started, 3, mode)
+            self.assertEqual((code, out, len(err.splitlines())), (1, "", 1), (mode, err))
+            self.assertIn(words, err)
+
+    def test_once_on_429_gives_the_retry_after_seconds(self):
+        self.fake.mode = 429
+        code, _, err = self.finish(self.run_gateway("--once", "--base-url", self.fake.base_url))
+        self.assertEqual(code, 1)
+        self.assertIn("retry in 7 s", err)
+
     def test_version_prints_the_module_version(self):
         code, out, _ = self.finish(self.run_gateway("--version"))
         self.assertEqual((code, out.split()[-1]), (0, gateway.__version__))
@@ -1298,12 +1575,15 @@ class TestCommandLine(FakeUpstreamTestCase):
         proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--no-mcp", env=env)
         port = port_of(self.wait_lines(proc, 1)[0])
         request(port, "GET", "/v1/credits?password=query-secret", {"Authorization": "Bearer caller-secret"})
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:  # http.client refuses \x01
-            sock.sendall(b"DELETE /nope\x01 HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            self.assertEqual(read_responses(sock, 1)[0][0], 404)
-        lines = sorted(self.wait_lines(proc, 2))  # each is logged after its answer, so in either order
+        for raw, status in ((b"DELETE /nope\x01 HTTP/1.1", 404),  # http.client refuses \x01
+                            (b"FAKE\x1b]0;pwned\x07 /v1/credits HTTP/1.1", 501)):  # a terminal's title
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(raw + b"\r\nHost: localhost\r\n\r\n")
+                self.assertEqual(read_responses(sock, 1)[0][0], status)
+        lines = sorted(self.wait_lines(proc, 3))  # each is logged after its answer, so in any order
         self.assertRegex(lines[0], r"^credits-gateway: DELETE /nope%01 404 \d+\.\d ms\n$")
-        self.assertRegex(lines[1], r"^credits-gateway: GET /v1/credits 200 \d+\.\d ms\n$")
+        self.assertRegex(lines[1], r"^credits-gateway: FAKE%1B%5D0%3Bpwned%07 /v1/credits 501 \d+\.\d ms\n$")
+        self.assertRegex(lines[2], r"^credits-gateway: GET /v1/credits 200 \d+\.\d ms\n$")
         proc.send_signal(signal.SIGTERM)
         _, _, err = self.finish(proc)
         self.assertNotIn("secret", err)
