@@ -1,3 +1,7 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = ["mcp>=2.3,<3"]
+# ///
 """credits_gateway: your OpenRouter credit balance over REST and MCP, from one file.
 
 Run it:   pip install "mcp>=2.3,<3" && OPENROUTER_API_KEY=... python credits_gateway.py
@@ -22,6 +26,7 @@ answers in the handler's thread; POST /mcp goes to the mcp SDK's own ASGI app, o
 loop in the MCP thread. main() serves until SIGINT or SIGTERM, then lets requests finish.
 """
 import argparse
+import collections
 import concurrent.futures
 import contextlib
 import difflib
@@ -52,7 +57,7 @@ DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
 MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
 MAX_REQUEST_BODY = 64 * 1024  # an MCP request is a few hundred bytes; GET needs none
-GUARDED_PATHS = ("/v1/credits", "/mcp")  # what reveals the balance: the caller token guards it
+GUARDED_PATHS = ("/v1/credits", "/metrics", "/mcp")  # what reveals the balance: token-guarded
 TOKEN_NEEDED = "Send Authorization: Bearer <CREDITS_GATEWAY_TOKEN>."
 HELP_EPILOG = """endpoints:
   REST  GET /v1/credits, /metrics, /health/live, /health/ready, /openapi.json
@@ -95,11 +100,7 @@ def parse_config(argv=None, environ=os.environ):
         prog="credits_gateway.py", epilog=HELP_EPILOG, allow_abbrev=False,
         description="Serve the OpenRouter credit balance over REST and MCP.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    flags = []
-
-    def add(*names, **options):
-        flags.extend(names)
-        parser.add_argument(*names, **options)
+    add = parser.add_argument
     add("--host", default="127.0.0.1",
         help="listen address (default 127.0.0.1; 0.0.0.0 or :: serves the network)")
     add("--rest-port", metavar="N", type=int, default=8080, help="REST port (default 8080; 0: any)")
@@ -125,6 +126,7 @@ def parse_config(argv=None, environ=os.environ):
     parser.error = lambda message: fail(2, message + "; see --help.")  # not a usage block
     config, unknown = parser.parse_known_args(argv)
     if unknown:
+        flags = ["--" + name.replace("_", "-") for name in vars(config)]
         fail(2, unknown_arguments(unknown, flags))
     name = {flag: "--" + flag.replace("_", "-") for flag in vars(config)}
     for flag, variable, default in ENVIRONMENT_DEFAULTS:
@@ -197,9 +199,11 @@ def is_loopback(host):
 
 
 def authorized(header, token):
-    """Whether an Authorization header (bytes) carries the caller token, when one is set.
-    compare_digest takes as long wherever the first difference is: no timing hints."""
-    return not token or hmac.compare_digest(header, b"Bearer " + token.encode())
+    """Whether an Authorization header (bytes) carries the caller token, when one is set. The
+    scheme is case-insensitive (RFC 9110 11.1), the token exact; compare_digest takes as long
+    wherever the first difference is: no timing hints."""
+    scheme, _, value = header.partition(b" ")
+    return not token or scheme.lower() == b"bearer" and hmac.compare_digest(value, token.encode())
 
 
 # --- The upstream call -------------------------------------------------------------
@@ -211,6 +215,8 @@ class UpstreamError(Exception):
         super().__init__(message)
         self.status, self.message = status, message
         self.upstream_status, self.retry_after = upstream_status, retry_after
+        # For /metrics: what came back from OpenRouter, if anything did.
+        self.label = str(upstream_status or ("timeout" if status == 504 else "error"))
 
 
 class Watchdog:
@@ -235,37 +241,18 @@ class Watchdog:
                 self.sock.shutdown(socket.SHUT_RDWR)
 
 
-class WatchedConnection:
-    """Mixed into http.client's connections: hands the socket to the call's watchdog."""
-
-    def __init__(self, *args, watchdog, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.watchdog = watchdog
-
-    def connect(self):
-        super().connect()
-        self.watchdog.watch(self.sock)
-
-
-class WatchedHTTP(WatchedConnection, http.client.HTTPConnection):
-    pass
-
-
-class WatchedHTTPS(WatchedConnection, http.client.HTTPSConnection):
-    pass
-
-
 class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
                       urllib.request.HTTPRedirectHandler):
     """urllib's handlers, with two changes: each connection is watched (see Watchdog), and
     redirects are refused (urllib would send the key along to any Location; a 3xx then
     comes back as an HTTPError)."""
 
-    def http_open(self, request):
-        return self.do_open(WatchedHTTP, request, watchdog=request.watchdog)
-
-    def https_open(self, request):
-        return self.do_open(WatchedHTTPS, request, watchdog=request.watchdog)
+    def do_open(self, connection_class, request, **options):
+        class WatchedConnection(connection_class):  # HTTP or HTTPS, made for this request
+            def connect(self):
+                super().connect()
+                request.watchdog.watch(self.sock)
+        return super().do_open(WatchedConnection, request, **options)
 
     def redirect_request(self, *args):
         return None
@@ -360,6 +347,7 @@ class SharedCall:
         self.config, self.lock = config, threading.Lock()
         self.flight = None  # a concurrent.futures.Future of the call in progress
         self.last = None  # the last success: a done Future of (credits, when fetched)
+        self.calls = collections.Counter()  # real upstream calls, by status (see UpstreamError)
 
     def join(self):
         """The Future to wait on, and whether this caller is to make the call: fly()."""
@@ -377,10 +365,11 @@ class SharedCall:
             flight.set_result((fetch_credits(self.config), time.monotonic()))
         except BaseException as error:  # even a bug's exception must reach every waiter
             flight.set_exception(error)
+        error = flight.exception()
         with self.lock:
             self.flight = None
-            if not flight.exception():
-                self.last = flight
+            self.last = self.last if error else flight
+            self.calls[getattr(error, "label", "error") if error else "200"] += 1
 
     def get(self):
         """For a thread: (credits, when fetched), or UpstreamError. The loop's way is async."""
@@ -617,6 +606,51 @@ def get_credits(handler):
     handler.send_json(200, encoded[1], cached if ttl else {"Cache-Control": "no-store"})
 
 
+def balance_of(credits):
+    """(total_credits, total_usage) from an upstream answer, or None if either is no number."""
+    data = credits.get("data") if isinstance(credits.get("data"), dict) else {}
+    numbers = data.get("total_credits"), data.get("total_usage")
+    return numbers if all(type(number) in (int, float) for number in numbers) else None
+
+
+METRICS = {  # name: (type, help), in the order GET /metrics shows them
+    "openrouter_total_credits": ("gauge", "Credits purchased, in US dollars."),
+    "openrouter_total_usage": ("gauge", "Credits spent, in US dollars."),
+    "openrouter_credits_remaining": ("gauge", "Credits left to spend, in US dollars."),
+    "openrouter_up": ("gauge", "1 if this scrape read the balance from OpenRouter, else 0."),
+    "credits_gateway_upstream_calls_total": (
+        "counter", "Calls made to OpenRouter, by HTTP status (timeout, error: none came back)."),
+    "credits_gateway_build_info": ("gauge", "Always 1; the gateway's version is its label.")}
+
+
+def get_metrics(handler):
+    """GET /metrics in Prometheus' text format 0.0.4. Each scrape reads the balance through the
+    shared call, as Prometheus' guide for exporters advises; when that fails, or the answer
+    has no numbers, the balance is left out rather than shown stale."""
+    upstream = handler.server.upstream
+    try:
+        balance = balance_of(upstream.get()[0])
+    except UpstreamError:
+        balance = None
+    samples = []  # (name, labels, value)
+    if balance:
+        samples += [("openrouter_total_credits", "", balance[0]),
+                    ("openrouter_total_usage", "", balance[1]),
+                    ("openrouter_credits_remaining", "", balance[0] - balance[1])]
+    samples.append(("openrouter_up", "", int(balance is not None)))
+    samples += [("credits_gateway_upstream_calls_total", '{status="%s"}' % status, count)
+                for status, count in sorted(upstream.calls.items())]
+    samples.append(("credits_gateway_build_info", '{version="%s"}' % __version__, 1))
+    lines = []
+    for name, (kind, text) in METRICS.items():
+        values = [(labels, value) for sample, labels, value in samples if sample == name]
+        if values:
+            lines += ["# HELP %s %s" % (name, text), "# TYPE %s %s" % (name, kind)]
+            lines += ["%s%s %r" % (name, labels, value) for labels, value in values]
+    handler.respond(200, ("\n".join(lines) + "\n").encode(), {
+        "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"})
+
+
 def get_ready(handler):
     ready = handler.server.is_ready()
     handler.send_json(200 if ready else 503, {"status": "UP" if ready else "DOWN"})
@@ -624,6 +658,7 @@ def get_ready(handler):
 
 REST_ROUTES = {
     "/v1/credits": get_credits,
+    "/metrics": get_metrics,
     "/health/live": lambda handler: handler.send_json(200, {"status": "UP"}),
     "/health/ready": get_ready,
     "/openapi.json": lambda handler: handler.send_json(
@@ -654,12 +689,17 @@ def describe_rest(with_token):
                         "responses": {**dict.fromkeys(refusals + errors, error), "200": ok}}}
 
     up, spec = answer("UP.", "Status"), answer("OpenAPI 3.1.", "Object")
+    guarded = ["401"] if with_token else []
     credits = get("getCredits", "The balance, as OpenRouter answers it: total_credits bought "
                   "and total_usage spent, in US dollars.", answer("The balance.", "Credits"),
-                  "429", "502", "504", *(["401"] if with_token else []))
+                  "429", "502", "504", *guarded)
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    metrics = get("getMetrics", "The balance and the calls made for it, for Prometheus.",
+                  {"description": "Prometheus text format 0.0.4.", "content": text}, *guarded)
+    for operation in (credits, metrics):
+        operation["get"]["security"] = [{"bearer": []}] if with_token else []
     ready = get("getReady", "UP once both ports serve.", up)
     ready["get"]["responses"]["503"] = answer("DOWN, or an error.", "StatusOrError")
-    credits["get"]["security"] = [{"bearer": []}] if with_token else []
     bearer = {"bearer": {"type": "http", "scheme": "bearer"}} if with_token else {}
     def required(**properties):
         return {"type": "object", "required": list(properties), "properties": properties}
@@ -670,7 +710,7 @@ def describe_rest(with_token):
                  "contact": {"name": "credits_gateway"}},
         "servers": [{"url": "/"}],  # wherever this description was served from
         "tags": [{"name": "gateway", "description": "The balance, and the gateway's health."}],
-        "paths": {"/v1/credits": credits, "/health/ready": ready,
+        "paths": {"/v1/credits": credits, "/metrics": metrics, "/health/ready": ready,
                   "/health/live": get("getLive", "UP while the process serves.", up),
                   "/openapi.json": get("getOpenApi", "This description.", spec)},
         "components": {"securitySchemes": bearer, "schemas": {
@@ -857,6 +897,17 @@ def stop(state, grace=2.0):
         state.mcp_thread.join(grace)
 
 
+def check_balance(credits, minimum):
+    """For --once --min-balance, in cron jobs: exit 3 if less than `minimum` USD is left."""
+    balance = balance_of(credits)
+    if balance is None:
+        fail(1, "OpenRouter's answer has no numbers in data.total_credits and data.total_usage.")
+    left = balance[0] - balance[1]
+    if left < minimum:
+        fail(3, "%.2f USD left, below --min-balance %g." % (left, minimum))
+    return 0
+
+
 def main(argv=None):
     config = parse_config(argv)
     if config.once:  # for cron and scripts: indented for a person, one line for a pipe
@@ -865,7 +916,7 @@ def main(argv=None):
         except UpstreamError as error:
             fail(1, error.message)
         print(json.dumps(credits, indent=2 if sys.stdout.isatty() else None))
-        return 0
+        return 0 if config.min_balance is None else check_balance(credits, config.min_balance)
     if config.stdio:
         return serve_stdio(config)
     stopped = threading.Event()  # handlers first: a signal sent once a port is announced counts

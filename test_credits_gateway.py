@@ -1115,6 +1115,102 @@ class TestProtection(FakeUpstreamTestCase):
             time.sleep(0.05)
 
 
+# --- Watching the balance ------------------------------------------------------------
+
+def parse_metrics(text):
+    """Prometheus text format back into {name: {labels: value}} and {name: (type, help)}."""
+    samples, described = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            name, _, help_text = line[7:].partition(" ")
+            described[name] = (None, help_text)
+        elif line.startswith("# TYPE "):
+            name, _, kind = line[7:].partition(" ")
+            described[name] = (kind, described[name][1])
+        else:
+            series, _, value = line.rpartition(" ")
+            name, _, labels = series.partition("{")
+            samples.setdefault(name, {})[labels.rstrip("}")] = float(value)
+    return samples, described
+
+
+class TestMetrics(FakeUpstreamTestCase):
+    """GET /metrics: the balance for Prometheus, read through the shared call on each scrape."""
+
+    def gateway_with(self, *args, token=None):
+        """An in-process gateway on a free port: its REST port."""
+        env = {"OPENROUTER_API_KEY": KEY, **({"CREDITS_GATEWAY_TOKEN": token} if token else {})}
+        state = gateway.start(config_for(self.fake, *args, env=env))
+        self.addCleanup(gateway.stop, state)
+        return state.rest.server_address[1]
+
+    def scrape(self, port, headers=None):
+        status, response_headers, body = request(port, "GET", "/metrics", headers)
+        self.assertEqual((status, response_headers["Content-Type"]),
+                         (200, "text/plain; version=0.0.4; charset=utf-8"))
+        return parse_metrics(body.decode())
+
+    def test_the_balance_parsed_back_equals_the_upstream_numbers(self):
+        port = self.gateway_with("--no-mcp")
+        samples, described = self.scrape(port)
+        self.assertEqual(samples["openrouter_total_credits"], {"": 50.0})
+        self.assertEqual(samples["openrouter_total_usage"], {"": 12.345678})
+        self.assertAlmostEqual(samples["openrouter_credits_remaining"][""], 37.654322, places=9)
+        self.assertEqual(samples["openrouter_up"], {"": 1.0})
+        self.assertEqual(samples["credits_gateway_build_info"], {'version="%s"' % gateway.__version__: 1.0})
+        self.assertEqual(samples["credits_gateway_upstream_calls_total"], {'status="200"': 1.0})
+        self.assertEqual(set(described), set(samples))
+        for name, (kind, help_text) in described.items():
+            self.assertEqual(kind, "counter" if name.endswith("_total") else "gauge", name)
+            self.assertTrue(help_text, name)
+
+    def test_a_failed_read_or_an_answer_without_numbers_shows_up_0_and_no_balance(self):
+        port = self.gateway_with("--no-mcp")
+        for mode in (500, "strings"):
+            self.fake.mode = mode
+            samples, _ = self.scrape(port)
+            self.assertEqual(samples["openrouter_up"], {"": 0.0}, mode)
+            self.assertFalse({"openrouter_total_credits", "openrouter_total_usage",
+                              "openrouter_credits_remaining"} & set(samples), mode)
+
+    def test_upstream_calls_are_counted_by_status_once_per_shared_call(self):
+        port = self.gateway_with("--no-mcp", "--timeout", "0.5")
+        for mode in ("ok", 500, "hang"):
+            self.fake.mode = mode
+            samples, _ = self.scrape(port)
+        self.assertEqual(samples["credits_gateway_upstream_calls_total"],
+                         {'status="200"': 1, 'status="500"': 1, 'status="timeout"': 1})
+        self.fake.mode, self.fake.hold = "ok", threading.Event()
+        threads = [threading.Thread(target=self.scrape, args=(port,)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        while self.fake.calls < 4:  # the fourth call is held upstream: the others join it
+            time.sleep(0.01)
+        time.sleep(0.3)
+        self.fake.hold.set()
+        for thread in threads:
+            thread.join(5)
+        self.assertEqual(self.scrape(port)[0]["credits_gateway_upstream_calls_total"]['status="200"'], 3)
+
+    def test_the_caller_token_guards_metrics_and_its_scheme_is_case_insensitive(self):
+        port = self.gateway_with("--no-mcp", token="caller-token")
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer Caller-token"}):
+            status, response_headers, body = request(port, "GET", "/metrics", headers)
+            self.assertEqual((status, json.loads(body)["error"]["code"]), (401, 401), headers)
+        for scheme in ("Bearer", "bearer", "BEARER"):
+            self.assertEqual(self.scrape(port, {"Authorization": scheme + " caller-token"})[0]["openrouter_up"],
+                             {"": 1.0})
+            self.assertEqual(request(port, "GET", "/v1/credits", {"Authorization": scheme + " caller-token"})[0],
+                             200)
+
+    def test_metrics_answers_get_and_head_and_405_otherwise(self):
+        port = self.gateway_with("--no-mcp")
+        status, headers, body = request(port, "HEAD", "/metrics")
+        self.assertEqual((status, body), (200, b""))
+        status, headers, _ = request(port, "POST", "/metrics", body=b"")
+        self.assertEqual((status, headers["Allow"]), (405, "GET, HEAD"))
+
+
 # --- Beyond loopback ----------------------------------------------------------------
 
 class TestNetwork(FakeUpstreamTestCase):
@@ -1559,6 +1655,30 @@ class TestCommandLine(FakeUpstreamTestCase):
             self.assertLess(time.monotonic() - started, 3, mode)
             self.assertEqual((code, out, len(err.splitlines())), (1, "", 1), (mode, err))
             self.assertIn(words, err)
+
+    def test_min_balance_exits_3_below_it_and_0_at_or_above(self):
+        for minimum, expected in (("40", 3), ("37.5", 0), ("0", 0)):
+            code, out, err = self.finish(self.run_gateway("--once", "--min-balance", minimum, "--base-url",
+                                                          self.fake.base_url))
+            self.assertEqual((code, json.loads(out)), (expected, CREDITS), minimum)
+            if expected == 3:
+                self.assertEqual(err, "credits-gateway: 37.65 USD left, below --min-balance 40.\n")
+            else:
+                self.assertEqual(err, "")
+
+    def test_min_balance_exits_1_on_an_upstream_error_or_an_answer_without_numbers(self):
+        for mode in (500, "strings"):
+            self.fake.mode = mode
+            code, _, err = self.finish(self.run_gateway("--once", "--min-balance", "5", "--base-url",
+                                                        self.fake.base_url))
+            self.assertEqual((code, len(err.splitlines())), (1, 1), mode)
+
+    def test_min_balance_mistakes_exit_2_with_one_line(self):
+        for flags in (["--min-balance", "5"], ["--once", "--min-balance", "-1"], ["--once", "--min-balance", "nan"],
+                      ["--once", "--min-balance", "five"]):
+            code, out, err = self.finish(self.run_gateway("--base-url", self.fake.base_url, *flags))
+            self.assertEqual((code, out, len(err.splitlines())), (2, "", 1), flags)
+            self.assertIn("--min-balance", err)
 
     def test_once_on_429_gives_the_retry_after_seconds(self):
         self.fake.mode = 429
