@@ -4,22 +4,18 @@
 # ///
 """credits_gateway: your OpenRouter credit balance over REST and MCP, from one file.
 
-Run it:   pip install "mcp>=2.3,<3" && OPENROUTER_API_KEY=... python credits_gateway.py
-Test it:  python -m unittest -v test_credits_gateway
+Set up:   python3 -m venv .venv && .venv/bin/pip install "mcp>=2.3,<3"
+Run it:   OPENROUTER_API_KEY=... .venv/bin/python credits_gateway.py   (or: uv run ...)
+Test it:  .venv/bin/python -m unittest -v test_credits_gateway
 
-What it serves (the Naftiko capability "OpenRouter API — Credits"):
-    REST  GET http://127.0.0.1:8080/v1/credits  the upstream JSON object, unchanged
-          GET /health/live, /health/ready       {"status": "UP"} (ready: 503 until both ports serve)
-          GET /openapi.json                     this REST API, described in OpenAPI 3.1
-    MCP   POST http://127.0.0.1:9090/mcp        tool "get-credit-balance" (streamable HTTP)
-          --stdio                               the same tool over stdin/stdout
-    CLI   --once                                print the balance once and exit
+It serves the Naftiko capability "OpenRouter API — Credits": GET /v1/credits (the upstream
+JSON object, unchanged) and /metrics on port 8080, the MCP tool "get-credit-balance" at
+POST /mcp on port 9090 or over --stdio, and --once for scripts. HELP_EPILOG below lists
+the endpoints, the environment (the key comes from OPENROUTER_API_KEY only: it spends
+money) and the exit codes, as --help shows them.
 
-Configuration: OPENROUTER_API_KEY (required, from the environment only: it spends money),
-OPENROUTER_BASE_URL, CREDITS_GATEWAY_TOKEN, CREDITS_CACHE_TTL, and the flags in --help.
-
-How it works: fetch_credits() makes the one upstream call with urllib, never following a
-redirect, and maps every failure to an UpstreamError(status, message) in one place;
+How it works: fetch_credits() makes the one upstream call with urllib, within --timeout and
+never following a redirect, and maps every failure to an UpstreamError in one place;
 SharedCall lets concurrent callers share it. One http.server handler, GatewayHandler,
 serves both ports: the same guards for every request, then the port's table of routes. REST
 answers in the handler's thread; POST /mcp goes to the mcp SDK's own ASGI app, on an asyncio
@@ -65,8 +61,7 @@ HELP_EPILOG = """endpoints:
 environment:
   OPENROUTER_API_KEY     OpenRouter management key (required; never a flag)
   OPENROUTER_BASE_URL    default for --base-url
-  CREDITS_GATEWAY_TOKEN  if set, callers of /v1/credits, /metrics and MCP must send
-                         Authorization: Bearer <token>
+  CREDITS_GATEWAY_TOKEN  if set, callers of /v1/credits, /metrics and MCP send it as Bearer
   CREDITS_CACHE_TTL      default for --cache-ttl
 exit codes:
   0  stopped by SIGINT or SIGTERM; --once printed the balance
@@ -101,13 +96,11 @@ def parse_config(argv=None, environ=os.environ):
         description="Serve the OpenRouter credit balance over REST and MCP.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("--host", default="127.0.0.1",
-        help="listen address (default 127.0.0.1; 0.0.0.0 or :: serves the network)")
+    add("--host", default="127.0.0.1", help="listen address (default 127.0.0.1; 0.0.0.0: all)")
     add("--rest-port", metavar="N", type=int, default=8080, help="REST port (default 8080; 0: any)")
     add("--mcp-port", metavar="N", type=int, default=9090, help="MCP port (default 9090; 0: any)")
     add("--no-mcp", action="store_true", help="serve REST only (default: REST and MCP)")
-    add("--stdio", action="store_true",
-        help="serve the MCP tool over stdin/stdout instead of ports (default: off)")
+    add("--stdio", action="store_true", help="serve MCP on stdin/stdout, not ports (default: off)")
     add("--once", action="store_true", help="print the balance as JSON, then exit (default: off)")
     add("--min-balance", metavar="USD", type=float,
         help="with --once: exit 3 if less than USD is left (default: no check)")
@@ -121,14 +114,13 @@ def parse_config(argv=None, environ=os.environ):
         help="close a connection that sends no whole request for this long (default 15)")
     add("--max-connections", metavar="N", type=int, default=1024,
         help="connections served at once on each port; more get 503 (default 1024)")
-    add("--quiet", action="store_true", help="no access log line per request (default: log)")
+    add("--quiet", action="store_true", help="no access log (default: a line per request)")
     add("--version", action="version", version="%(prog)s " + __version__)
     parser.error = lambda message: fail(2, message + "; see --help.")  # not a usage block
     config, unknown = parser.parse_known_args(argv)
-    if unknown:
-        flags = ["--" + name.replace("_", "-") for name in vars(config)]
-        fail(2, unknown_arguments(unknown, flags))
     name = {flag: "--" + flag.replace("_", "-") for flag in vars(config)}
+    if unknown:
+        fail(2, unknown_arguments(unknown, list(name.values())))
     for flag, variable, default in ENVIRONMENT_DEFAULTS:
         if getattr(config, flag) is None:  # a flag wins over its variable
             setattr(config, flag, environ.get(variable, default))
@@ -181,11 +173,10 @@ def is_http_url(url):
     """Whether urllib can send to `url` as it is: http(s), a host, ASCII, nothing unprintable."""
     try:
         parts = urllib.parse.urlsplit(url)
-        port = parts.port  # raises ValueError for a port that is not a number up to 65535
-    except ValueError:  # that, or a malformed [IPv6] host
+        return (parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+                and url.isascii() and url.isprintable() and " " not in url)
+    except ValueError:  # a malformed [IPv6] host, or a port that is not a number up to 65535
         return False
-    return (parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0
-            and url.isascii() and url.isprintable() and " " not in url)
 
 
 @functools.lru_cache(maxsize=256)  # a client sends the same Host every time: 3 µs saved each
@@ -219,15 +210,14 @@ class UpstreamError(Exception):
         self.label = str(upstream_status or ("timeout" if status == 504 else "error"))
 
 
-class Watchdog:
+class Watchdog(threading.Timer):
     """Cuts a call's connection at its deadline. urllib's timeout bounds each socket operation,
     not the answer: a head or a body that trickles in a byte at a time would never trip it."""
 
     def __init__(self, seconds):
-        self.sock, self.fired = None, False
-        self.timer = threading.Timer(seconds, self.cut)
-        self.timer.daemon = True
-        self.timer.start()
+        super().__init__(seconds, self.cut)
+        self.daemon, self.sock, self.fired = True, None, False
+        self.start()
 
     def watch(self, sock):
         self.sock = sock
@@ -319,7 +309,7 @@ def fetch_credits(config):
             text = "Could not reach OpenRouter: %s." % (str(reason) or type(reason).__name__)
             raise UpstreamError(502, text) from None
     finally:
-        watchdog.timer.cancel()
+        watchdog.cancel()
     if watchdog.fired:  # whatever came back before the cut is not the whole answer
         raise UpstreamError(504, "OpenRouter did not answer within %g s." % config.timeout)
     status = response.getcode()
@@ -545,8 +535,8 @@ def open_port(config, port, surface):
     try:
         server = GatewayServer(config.host, port)
     except OSError as error:
-        fail(1, "cannot listen on %s port %d for %s: %s"
-             % (config.host, port, surface, error.strerror or error))
+        fail(1, "cannot listen on %s port %d for %s: %s; choose another with --%s-port."
+             % (config.host, port, surface, error.strerror or error, surface.lower()))
     server.config = config
     # Decided by the address bound, not its spelling: "127.1" and a name for 127.0.1.1 count.
     server.loopback_only = ipaddress.ip_address(server.server_address[0]).is_loopback
@@ -613,40 +603,32 @@ def balance_of(credits):
     return numbers if all(type(number) in (int, float) for number in numbers) else None
 
 
-METRICS = {  # name: (type, help), in the order GET /metrics shows them
-    "openrouter_total_credits": ("gauge", "Credits purchased, in US dollars."),
-    "openrouter_total_usage": ("gauge", "Credits spent, in US dollars."),
-    "openrouter_credits_remaining": ("gauge", "Credits left to spend, in US dollars."),
-    "openrouter_up": ("gauge", "1 if this scrape read the balance from OpenRouter, else 0."),
-    "credits_gateway_upstream_calls_total": (
-        "counter", "Calls made to OpenRouter, by HTTP status (timeout, error: none came back)."),
-    "credits_gateway_build_info": ("gauge", "Always 1; the gateway's version is its label.")}
-
-
 def get_metrics(handler):
     """GET /metrics in Prometheus' text format 0.0.4. Each scrape reads the balance through the
     shared call, as Prometheus' guide for exporters advises; when that fails, or the answer
     has no numbers, the balance is left out rather than shown stale."""
-    upstream = handler.server.upstream
+    upstream, lines = handler.server.upstream, []
     try:
         balance = balance_of(upstream.get()[0])
     except UpstreamError:
         balance = None
-    samples = []  # (name, labels, value)
+
+    def metric(name, kind, text, *samples):  # each sample: (labels, value)
+        lines.extend(["# HELP %s %s" % (name, text), "# TYPE %s %s" % (name, kind)])
+        lines.extend("%s%s %r" % (name, labels, value) for labels, value in samples)
     if balance:
-        samples += [("openrouter_total_credits", "", balance[0]),
-                    ("openrouter_total_usage", "", balance[1]),
-                    ("openrouter_credits_remaining", "", balance[0] - balance[1])]
-    samples.append(("openrouter_up", "", int(balance is not None)))
-    samples += [("credits_gateway_upstream_calls_total", '{status="%s"}' % status, count)
-                for status, count in sorted(upstream.calls.items())]
-    samples.append(("credits_gateway_build_info", '{version="%s"}' % __version__, 1))
-    lines = []
-    for name, (kind, text) in METRICS.items():
-        values = [(labels, value) for sample, labels, value in samples if sample == name]
-        if values:
-            lines += ["# HELP %s %s" % (name, text), "# TYPE %s %s" % (name, kind)]
-            lines += ["%s%s %r" % (name, labels, value) for labels, value in values]
+        credits, usage = balance
+        metric("openrouter_total_credits", "gauge", "Credits purchased, in USD.", ("", credits))
+        metric("openrouter_total_usage", "gauge", "Credits spent, in USD.", ("", usage))
+        metric("openrouter_credits_remaining", "gauge", "Credits left to spend, in USD.",
+               ("", credits - usage))
+    metric("openrouter_up", "gauge", "1 if this scrape read the balance from OpenRouter, else 0.",
+           ("", int(balance is not None)))
+    metric("credits_gateway_upstream_calls_total", "counter",
+           "Calls made to OpenRouter, by HTTP status (timeout, error: none came back).",
+           *[('{status="%s"}' % status, count) for status, count in sorted(upstream.calls.items())])
+    metric("credits_gateway_build_info", "gauge", "Always 1; the gateway's version is its label.",
+           ('{version="%s"}' % __version__, 1))
     handler.respond(200, ("\n".join(lines) + "\n").encode(), {
         "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"})
 
@@ -684,7 +666,7 @@ def describe_rest(with_token):
     def get(name, text, ok, *errors):
         """A GET operation: its 200, its own errors, and what the front door may refuse."""
         error = answer("An error in OpenRouter's shape; its message says what went wrong.")
-        refusals = ("400", "413", "414", "421", "431", "503", "505")
+        refusals = ("400", "403", "413", "414", "421", "431", "503", "505")
         return {"get": {"operationId": name, "description": text, "tags": ["gateway"],
                         "responses": {**dict.fromkeys(refusals + errors, error), "200": ok}}}
 
@@ -837,6 +819,13 @@ async def serve_mcp(app, server, state):
         await loop.run_in_executor(None, close_port, server, server.config.timeout + 1)
 
 
+def missing_mcp(error):
+    """What to do without mcp: install it, or, before Python 3.10, run a newer Python."""
+    if sys.version_info < (3, 10):
+        return "mcp needs Python 3.10+, and this is %d.%d" % sys.version_info[:2]
+    return '%s (pip install "mcp>=2.3,<3" in this Python\'s environment)' % error
+
+
 def run_mcp(upstream, server, state):
     """The MCP thread. Without mcp, MCP is off and REST goes on; if MCP fails, all stops."""
     import asyncio
@@ -844,7 +833,7 @@ def run_mcp(upstream, server, state):
         asyncio.run(serve_mcp(build_mcp_app(upstream), server, state))
     except ImportError as error:
         state.mcp_off = True  # first: whoever reads the line below finds /health/ready UP
-        log('MCP is off: %s (pip install "mcp>=2.3,<3"); REST still serves.' % error)
+        log("MCP is off: %s; REST still serves." % missing_mcp(error))
     finally:
         server.server_close()  # if it never served
         if not (state.stopped.is_set() or state.mcp_off):  # MCP ended on its own: stop all
@@ -857,7 +846,7 @@ def serve_stdio(config):
     try:
         build_mcp_server(SharedCall(config)).run("stdio")
     except ImportError as error:
-        fail(1, '--stdio needs mcp: %s (pip install "mcp>=2.3,<3").' % error)
+        fail(1, "--stdio needs mcp: %s." % missing_mcp(error))
     except KeyboardInterrupt:
         pass  # the client went away; nothing to report
     return 0

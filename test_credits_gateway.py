@@ -1398,13 +1398,15 @@ class TestCommandLine(FakeUpstreamTestCase):
             self.assertEqual(len(err.splitlines()), 1, err)
             self.assertIn("base URL", err)
 
-    def test_busy_port_exits_1_naming_it(self):
+    def test_busy_port_exits_1_naming_it_and_its_flag(self):
         with socket.create_server(("127.0.0.1", 0)) as busy:
             port = str(busy.getsockname()[1])
-            for flags in (["--rest-port", port, "--mcp-port", "0"], ["--rest-port", "0", "--mcp-port", port]):
+            for flag, flags in (("--rest-port", ["--rest-port", port, "--mcp-port", "0"]),
+                                ("--mcp-port", ["--rest-port", "0", "--mcp-port", port])):
                 code, _, err = self.finish(self.run_gateway("--base-url", self.fake.base_url, *flags))
                 self.assertEqual(code, 1)
-                self.assertIn(port, err.splitlines()[-1])
+                self.assertIn("port %s" % port, err.splitlines()[-1])
+                self.assertIn("choose another with %s" % flag, err.splitlines()[-1])
                 self.assertNotIn("Traceback", err)
 
     def test_bad_flag_values_exit_2_with_one_line(self):
@@ -1486,12 +1488,23 @@ class TestCommandLine(FakeUpstreamTestCase):
         self.assertEqual((code, statuses), (0, [200] * 8))
         self.assertLess(time.monotonic() - started, 2 + 2)  # --timeout + 2 s
 
-    def test_help_lists_flags_and_environment_variables(self):
+    def test_help_gives_every_default_the_readme_names_endpoints_variables_and_exit_codes(self):
         code, out, _ = self.finish(self.run_gateway("--help"))
         self.assertEqual(code, 0)
-        for word in ("--rest-port", "--mcp-port", "--no-mcp", "--timeout", "OPENROUTER_API_KEY",
-                     "OPENROUTER_BASE_URL"):
+        options = out.split("options:")[1].split("endpoints:")[0]
+        entries = ["--" + entry for entry in options.split("\n  --")[1:]]  # one per flag
+        self.assertGreater(len(entries), 10)
+        for entry in entries:
+            if not entry.startswith(("--help", "--version")):
+                self.assertIn("default", " ".join(entry.split()), entry)
+        for usage in ("--host HOST", "--rest-port N", "--mcp-port N", "--base-url URL", "--timeout SECONDS",
+                      "--cache-ttl N", "--idle-timeout SECONDS", "--max-connections N", "--min-balance USD"):
+            self.assertIn(usage, out)
+        for word in ("/v1/credits", "/metrics", "/health/ready", "/openapi.json", "POST /mcp", "3.10+",
+                     "OPENROUTER_API_KEY", "OPENROUTER_BASE_URL", "CREDITS_GATEWAY_TOKEN", "CREDITS_CACHE_TTL"):
             self.assertIn(word, out)
+        exit_codes = out.split("exit codes:")[1]
+        self.assertEqual([line.split()[0] for line in exit_codes.strip().splitlines()], ["0", "1", "2", "3"])
 
     @needs_mcp
     def test_sigterm_exits_0_within_2_s_and_closes_both_listeners(self):
@@ -1721,7 +1734,10 @@ class TestCommandLine(FakeUpstreamTestCase):
                                 prelude="import sys; sys.modules['mcp'] = None")
         lines = self.wait_lines(proc, 2)
         self.assertIn("MCP is off", lines[1])
-        self.assertIn('pip install "mcp>=2.3,<3"', lines[1])
+        if sys.version_info < (3, 10):  # pip cannot help there: mcp needs a newer Python
+            self.assertIn("mcp needs Python 3.10+, and this is %d.%d" % sys.version_info[:2], lines[1])
+        else:
+            self.assertIn('pip install "mcp>=2.3,<3"', lines[1])
         port = port_of(lines[0])
         self.assertEqual(request(port, "GET", "/v1/credits")[2], json.dumps(CREDITS).encode())
         self.assertEqual(request(port, "GET", "/health/ready")[0], 200)
