@@ -9,10 +9,8 @@ Run it:   OPENROUTER_API_KEY=... .venv/bin/python credits_gateway.py   (or: uv r
 Test it:  .venv/bin/python -m unittest -v test_credits_gateway
 
 It serves the Naftiko capability "OpenRouter API — Credits": GET /v1/credits (the upstream
-JSON object, unchanged) and /metrics on port 8080, the MCP tool "get-credit-balance" at
-POST /mcp on port 9090 or over --stdio, and --once for scripts. HELP_EPILOG below lists
-the endpoints, the environment (the key comes from OPENROUTER_API_KEY only: it spends
-money) and the exit codes, as --help shows them.
+JSON object, unchanged) and /metrics on port 8080, the MCP tool "get-credit-balance" on
+port 9090 or --stdio, and --once for scripts; HELP_EPILOG below tells the rest.
 
 How it works: fetch_credits() makes the one upstream call with urllib, within --timeout and
 never following a redirect, and maps every failure to an UpstreamError in one place;
@@ -54,10 +52,8 @@ MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
 MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
 MAX_REQUEST_BODY = 64 * 1024  # an MCP request is a few hundred bytes; GET needs none
 GUARDED_PATHS = ("/v1/credits", "/metrics", "/mcp")  # what reveals the balance: token-guarded
-TOKEN_NEEDED = "Send Authorization: Bearer <CREDITS_GATEWAY_TOKEN>."
-HELP_EPILOG = """endpoints:
-  REST  GET /v1/credits, /metrics, /health/live, /health/ready, /openapi.json
-  MCP   POST /mcp: the tool get-credit-balance (MCP needs mcp, on Python 3.10+)
+HELP_EPILOG = """endpoints: GET /v1/credits, /metrics, /health/live, /health/ready, /openapi.json;
+  POST /mcp: the MCP tool get-credit-balance (MCP needs the mcp package, on Python 3.10+)
 environment:
   OPENROUTER_API_KEY     OpenRouter management key (required; never a flag)
   OPENROUTER_BASE_URL    default for --base-url
@@ -76,8 +72,8 @@ ENVIRONMENT_DEFAULTS = (("base_url", "OPENROUTER_BASE_URL", DEFAULT_BASE_URL),
 
 
 def log(message):
-    """One line on stderr, in one write so that threads' lines never mix. A broken stderr
-    (journald restarting, say) must not cost a client its answer: its errors are dropped."""
+    """One stderr line, in one write (threads' lines never mix). A broken stderr (journald
+    restarting, say) must not cost a client its answer: its errors are dropped."""
     with contextlib.suppress(OSError, ValueError):  # ValueError: stderr was closed
         sys.stderr.write("credits-gateway: %s\n" % message)
         sys.stderr.flush()
@@ -155,18 +151,14 @@ def parse_config(argv=None, environ=os.environ):
 def unknown_arguments(words, flags):
     """The line for arguments argparse does not know. It names flags, never values: a value
     may be the key (`--api-key sk-or-...`), and this line may end up in a journal."""
-    unknown = [word.partition("=")[0] for word in words if word.startswith("-")]
-    if not unknown:
-        return "credits_gateway.py takes flags only, no other arguments; see --help."
     named = []
-    for flag in unknown:
-        near = difflib.get_close_matches(flag.replace("_", "-"), flags, n=1)
-        near = ["--rest-port"] if flag == "--port" else near  # the port most people mean
+    for flag in [word.partition("=")[0] for word in words if word.startswith("-")]:
+        near = ["--rest-port"] if flag == "--port" else difflib.get_close_matches(
+            flag.replace("_", "-"), flags, n=1)  # --port: the port most people mean
         named.append(flag + (" (did you mean %s?)" % near[0] if near else ""))
-    text = "unknown flag%s %s" % ("s" * (len(named) > 1), ", ".join(named))
-    if any("key" in flag.lower() for flag in unknown):
-        text += "; the key is read from OPENROUTER_API_KEY, never from a flag"
-    return text + "; see --help."
+        if "key" in flag.lower():
+            named.append("the key is read from OPENROUTER_API_KEY, never from a flag")
+    return "unknown: %s; see --help." % ("; ".join(named) or "arguments other than flags")
 
 
 def is_http_url(url):
@@ -190,9 +182,8 @@ def is_loopback(host):
 
 
 def authorized(header, token):
-    """Whether an Authorization header (bytes) carries the caller token, when one is set. The
-    scheme is case-insensitive (RFC 9110 11.1), the token exact; compare_digest takes as long
-    wherever the first difference is: no timing hints."""
+    """Whether an Authorization header (bytes) carries the caller token, if one is set: any case
+    of "Bearer" (RFC 9110 11.1), then the token, compared in constant time (no timing hints)."""
     scheme, _, value = header.partition(b" ")
     return not token or scheme.lower() == b"bearer" and hmac.compare_digest(value, token.encode())
 
@@ -206,8 +197,7 @@ class UpstreamError(Exception):
         super().__init__(message)
         self.status, self.message = status, message
         self.upstream_status, self.retry_after = upstream_status, retry_after
-        # For /metrics: what came back from OpenRouter, if anything did.
-        self.label = str(upstream_status or ("timeout" if status == 504 else "error"))
+        self.label = str(upstream_status or ("timeout" if status == 504 else "error"))  # metrics
 
 
 class Watchdog(threading.Timer):
@@ -226,16 +216,14 @@ class Watchdog(threading.Timer):
 
     def cut(self):
         self.fired = True
-        if self.sock is not None:
-            with contextlib.suppress(OSError):  # already closed
-                self.sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(AttributeError, OSError):  # not connected yet, or closed
+            self.sock.shutdown(socket.SHUT_RDWR)
 
 
 class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
                       urllib.request.HTTPRedirectHandler):
-    """urllib's handlers, with two changes: each connection is watched (see Watchdog), and
-    redirects are refused (urllib would send the key along to any Location; a 3xx then
-    comes back as an HTTPError)."""
+    """urllib's handlers, but each connection is watched (see Watchdog), and redirects are
+    refused: urllib would send the key to any Location. A 3xx then comes as an HTTPError."""
 
     def do_open(self, connection_class, request, **options):
         class WatchedConnection(connection_class):  # HTTP or HTTPS, made for this request
@@ -267,17 +255,14 @@ def http_failure(status, message, retry_after="", url=""):
     elif status == 403:
         text = ("OpenRouter refused the key (%s): /credits answers only for a management key; "
                 "create one at %s." % (message, MANAGEMENT_KEYS_URL))
-    elif status == 404:
-        text = "OpenRouter answered 404 for %s (%s); check --base-url." % (url, message)
     elif status == 429:
         wait = "in %s s" % retry_after if retry_after.isdigit() else "later"
         return UpstreamError(429, "OpenRouter is rate-limiting this key; retry %s." % wait,
                              429, retry_after)
     elif 300 <= status < 400:
-        text = ("OpenRouter answered a redirect (%d); it was not followed, so the key went "
-                "nowhere else." % status)
-    else:
-        text = "OpenRouter answered %d: %s" % (status, message)
+        text = "OpenRouter answered a redirect (%d), not followed: the key went nowhere." % status
+    else:  # the URL tells a wrong --base-url (a 404, say) from an outage
+        text = "OpenRouter answered %d for %s: %s" % (status, url, message)
     return UpstreamError(502, text, status)
 
 
@@ -435,7 +420,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             return 403, "On loopback, only a page from a loopback address may call.", {}
         if self.request_path in GUARDED_PATHS and not authorized(
                 self.headers.get("Authorization", "").encode("latin-1"), self.server.config.token):
-            return 401, TOKEN_NEEDED, {"WWW-Authenticate": "Bearer"}
+            return 401, "Send Authorization: Bearer <caller token>.", {"WWW-Authenticate": "Bearer"}
         return None
 
     def send_error(self, code, message=None, explain=None):
@@ -512,17 +497,12 @@ class GatewayServer(http.server.ThreadingHTTPServer):
     request_queue_size = 1024  # socketserver's 5 drops connections under a burst of clients
 
     def __init__(self, host, port):
-        """Listen on the first address `host` names, IPv4 or IPv6."""
+        """Listen on the first address `host` names, IPv4 or IPv6 ("::" takes IPv4 too, unless
+        the OS makes IPv6 sockets IPv6-only: Linux's net.ipv6.bindv6only)."""
         family, _, _, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
         self.address_family = family  # socketserver makes its socket with this: set it first
         super().__init__(address, GatewayHandler)
-
-    def server_bind(self):
-        if self.address_family == socket.AF_INET6:  # "::" takes IPv4 too, where the OS allows it
-            with contextlib.suppress(OSError):
-                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
 
     def url(self, path):
         """Where this port answers `path`, as a client writes it: http://[::1]:8080/v1/credits."""
@@ -644,8 +624,7 @@ REST_ROUTES = {
     "/health/live": lambda handler: handler.send_json(200, {"status": "UP"}),
     "/health/ready": get_ready,
     "/openapi.json": lambda handler: handler.send_json(
-        200, describe_rest(bool(handler.server.config.token))),
-}
+        200, describe_rest(bool(handler.server.config.token)))}
 
 
 def serve_rest(config, upstream, is_ready):
@@ -663,23 +642,22 @@ def describe_rest(with_token):
         return {"description": text, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/" + schema}}}}
 
-    def get(name, text, ok, *errors):
+    def get(name, text, ok, *errors, guarded=False):
         """A GET operation: its 200, its own errors, and what the front door may refuse."""
         error = answer("An error in OpenRouter's shape; its message says what went wrong.")
         refusals = ("400", "403", "413", "414", "421", "431", "503", "505")
+        errors += ("401",) if guarded and with_token else ()
         return {"get": {"operationId": name, "description": text, "tags": ["gateway"],
+                        "security": [{"bearer": []}] if guarded and with_token else [],
                         "responses": {**dict.fromkeys(refusals + errors, error), "200": ok}}}
 
     up, spec = answer("UP.", "Status"), answer("OpenAPI 3.1.", "Object")
-    guarded = ["401"] if with_token else []
     credits = get("getCredits", "The balance, as OpenRouter answers it: total_credits bought "
                   "and total_usage spent, in US dollars.", answer("The balance.", "Credits"),
-                  "429", "502", "504", *guarded)
-    text = {"text/plain": {"schema": {"type": "string"}}}
+                  "429", "502", "504", guarded=True)
     metrics = get("getMetrics", "The balance and the calls made for it, for Prometheus.",
-                  {"description": "Prometheus text format 0.0.4.", "content": text}, *guarded)
-    for operation in (credits, metrics):
-        operation["get"]["security"] = [{"bearer": []}] if with_token else []
+                  {"description": "Prometheus text format 0.0.4.",
+                   "content": {"text/plain": {"schema": {"type": "string"}}}}, guarded=True)
     ready = get("getReady", "UP once both ports serve.", up)
     ready["get"]["responses"]["503"] = answer("DOWN, or an error.", "StatusOrError")
     bearer = {"bearer": {"type": "http", "scheme": "bearer"}} if with_token else {}
@@ -707,10 +685,9 @@ def describe_rest(with_token):
 
 # --- MCP -----------------------------------------------------------------------------
 
-TOOL_DESCRIPTION = (
-    'Get the OpenRouter credit balance of the account behind this gateway: {"data": '
-    '{"total_credits": X, "total_usage": Y}}, what was purchased and what has been spent, '
-    "both in US dollars; the balance left is their difference.")
+TOOL_DESCRIPTION = ('Get the OpenRouter credit balance of the account behind this gateway: '
+                    '{"data": {"total_credits": X, "total_usage": Y}}, what was purchased and '
+                    "what has been spent, in US dollars; the balance left is their difference.")
 
 
 def build_mcp_server(upstream):
@@ -754,10 +731,9 @@ def build_mcp_app(upstream):
 
 
 async def call_app(app, handler):
-    """Run one request through the ASGI app, on the MCP loop. As soon as the answer is whole,
-    send() writes what the socket takes without waiting (sooner than waking the handler
-    thread), and returns the rest, (status, bytes), for the handler thread to write: a
-    client that does not read must never hold up the loop."""
+    """Run one request through the ASGI app, on the MCP loop. Once the answer is whole, send()
+    writes what the socket takes at once (sooner than waking the handler thread), and leaves
+    the rest, (status, bytes), to the handler thread: a client must never hold up the loop."""
     import asyncio  # here and below, not at the top: REST alone starts sooner and smaller
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
              "http_version": handler.request_version[5:], "method": handler.command,
