@@ -200,24 +200,35 @@ class UpstreamError(Exception):
         self.label = str(upstream_status or ("timeout" if status == 504 else "error"))  # metrics
 
 
-class Watchdog(threading.Timer):
-    """Cuts a call's connection at its deadline. urllib's timeout bounds each socket operation,
-    not the answer: a head or a body that trickles in a byte at a time would never trip it."""
+DEADLINES = {}  # what shut_down_late() cuts, and when: slow clients, slow upstream calls
 
-    def __init__(self, seconds):
-        super().__init__(seconds, self.cut)
-        self.daemon, self.sock, self.fired = True, None, False
-        self.start()
 
-    def watch(self, sock):
-        self.sock = sock
-        if self.fired:  # the deadline passed while connecting
-            self.cut()
+def shut_down_late():
+    """One thread for every deadline, on both sides: ten times a second, shut down whatever
+    is past its own. A socket timeout would not do: it bounds each read, not the whole, so a
+    peer sending a byte at a time would never trip it (and a timer thread per call costs)."""
+    while True:
+        time.sleep(0.1)
+        now = time.monotonic()
+        for late, deadline in list(DEADLINES.items()):
+            if deadline < now:
+                with contextlib.suppress(OSError):  # already closed
+                    late.shutdown(socket.SHUT_RDWR)
 
-    def cut(self):
+
+threading.Thread(target=shut_down_late, name="deadlines", daemon=True).start()
+
+
+class Watchdog:
+    """An upstream call's connection, for DEADLINES: cut at --timeout, head, body and all."""
+
+    def __init__(self):
+        self.sock, self.fired = None, False  # the socket, once urllib has connected it
+
+    def shutdown(self, how):
         self.fired = True
-        with contextlib.suppress(AttributeError, OSError):  # not connected yet, or closed
-            self.sock.shutdown(socket.SHUT_RDWR)
+        if self.sock:  # else this comes again in a tenth of a second, connected by then
+            self.sock.shutdown(how)
 
 
 class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
@@ -229,7 +240,7 @@ class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
         class WatchedConnection(connection_class):  # HTTP or HTTPS, made for this request
             def connect(self):
                 super().connect()
-                request.watchdog.watch(self.sock)
+                request.watchdog.sock = self.sock
         return super().do_open(WatchedConnection, request, **options)
 
     def redirect_request(self, *args):
@@ -280,7 +291,8 @@ def fetch_credits(config):
     request = urllib.request.Request(url, headers={
         "Authorization": "Bearer " + config.key, "Accept": "application/json",
         "User-Agent": "credits-gateway/" + __version__})
-    request.watchdog = watchdog = Watchdog(config.timeout)
+    request.watchdog = watchdog = Watchdog()
+    DEADLINES[watchdog] = time.monotonic() + config.timeout
     try:
         try:
             response = OPENER.open(request, timeout=config.timeout)
@@ -293,8 +305,9 @@ def fetch_credits(config):
         if not (watchdog.fired or isinstance(reason, socket.timeout)):
             text = "Could not reach OpenRouter: %s." % (str(reason) or type(reason).__name__)
             raise UpstreamError(502, text) from None
+        watchdog.fired = True  # urllib's own timeout: the deadline has come all the same
     finally:
-        watchdog.cancel()
+        DEADLINES.pop(watchdog)
     if watchdog.fired:  # whatever came back before the cut is not the whole answer
         raise UpstreamError(504, "OpenRouter did not answer within %g s." % config.timeout)
     status = response.getcode()
@@ -410,7 +423,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         if int(length) > MAX_REQUEST_BODY:
             return 413, "A request body over 64 KiB is refused.", close
         self.body = self.rfile.read(int(length))
-        self.server.reading.pop(self.connection, None)  # the request is in: see close_slow_clients
+        DEADLINES.pop(self.connection, None)  # the request is in: see handle_one_request()
         if len(self.body) < int(length):  # the client left, or was too slow: do nothing for it
             return 400, "The request body ended before its Content-Length.", close
         host, origin = self.headers.get("Host", "localhost"), self.headers.get("Origin")
@@ -480,13 +493,14 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         except (ConnectionError, BlockingIOError, socket.timeout):
             pass  # the client went away or timed out: nothing to answer, nothing to report
         finally:
-            self.server.reading.pop(self.connection, None)
+            DEADLINES.pop(self.connection, None)
             if self.admitted:
                 self.server.slots.release()
 
     def handle_one_request(self):
         self.path, self.request_path, self.started = "", "", time.monotonic()
-        self.server.reading[self.connection] = self.started  # see close_slow_clients()
+        # --idle-timeout for the whole request, head and body, however it trickles in
+        DEADLINES[self.connection] = self.started + self.server.config.idle_timeout
         super().handle_one_request()
 
     def log_message(self, format, *args):
@@ -523,7 +537,6 @@ def open_port(config, port, surface):
     server.timeval = struct.pack("ll", int(config.idle_timeout), int(config.idle_timeout % 1 * 1e6))
     server.slots = threading.BoundedSemaphore(config.max_connections)
     server.busy = set()  # handlers answering a request; set.add and discard are atomic
-    server.reading = {}  # connection -> when it began to send its request
     return server
 
 
@@ -531,7 +544,6 @@ def serve(server, routes, methods):
     """Answer on a bound port: `routes` maps each path to a function of the handler."""
     server.routes, server.methods = routes, methods
     threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True).start()
-    threading.Thread(target=close_slow_clients, args=(server,), daemon=True).start()
 
 
 def close_port(server, grace):
@@ -542,18 +554,6 @@ def close_port(server, grace):
     deadline = time.monotonic() + grace
     while server.busy and time.monotonic() < deadline:
         time.sleep(0.02)
-
-
-def close_slow_clients(server):
-    """Give each request --idle-timeout in all, head and body: the socket timeout restarts
-    with every byte, so a client dribbling bytes could hold a thread forever."""
-    while server.socket.fileno() != -1:
-        time.sleep(min(1.0, server.config.idle_timeout / 4))
-        too_old = time.monotonic() - server.config.idle_timeout
-        for connection, since in server.reading.copy().items():
-            if since < too_old:
-                with contextlib.suppress(OSError):  # already closed
-                    connection.shutdown(socket.SHUT_RDWR)
 
 
 # --- REST ----------------------------------------------------------------------------
@@ -710,7 +710,7 @@ def build_mcp_server(upstream):
         # Async, so that waiting parks no thread (the SDK runs a sync tool in a pool of 40).
         flight, leading = upstream.join()
         if leading:
-            threading.Thread(target=upstream.fly, args=(flight,), daemon=True).start()
+            asyncio.get_running_loop().run_in_executor(None, upstream.fly, flight)
         try:
             return (await asyncio.wrap_future(flight))[0]
         except UpstreamError as error:  # a ToolError would prefix "Error executing tool ..."
