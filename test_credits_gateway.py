@@ -1185,7 +1185,9 @@ class TestMetrics(FakeUpstreamTestCase):
         threads = [threading.Thread(target=self.scrape, args=(port,)) for _ in range(8)]
         for thread in threads:
             thread.start()
+        deadline = time.monotonic() + 10
         while self.fake.calls < 4:  # the fourth call is held upstream: the others join it
+            self.assertLess(time.monotonic(), deadline, "no scrape reached the fake")
             time.sleep(0.01)
         time.sleep(0.3)
         self.fake.hold.set()
@@ -1577,10 +1579,13 @@ class TestCommandLine(FakeUpstreamTestCase):
         in_flight = []
         thread = threading.Thread(target=lambda: in_flight.append(mcp_call(port)))
         thread.start()
-        while self.fake.calls < 1:
+        deadline = time.monotonic() + 10
+        while self.fake.calls < 1:  # the call in flight is held upstream
+            self.assertLess(time.monotonic(), deadline, "the MCP call never reached the fake")
             time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
         while not refuses(port):  # the drain has begun
+            self.assertLess(time.monotonic(), deadline, "the MCP port stayed open")
             time.sleep(0.02)
         kept.request("POST", "/mcp", body, headers)
         response = kept.getresponse()
