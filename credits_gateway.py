@@ -24,6 +24,7 @@ import collections
 import concurrent.futures
 import contextlib
 import difflib
+import errno
 import functools
 import hmac
 import http.client
@@ -51,6 +52,7 @@ DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
 MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
 MAX_REQUEST_BODY = 64 * 1024  # an MCP request is a few hundred bytes; GET needs none
+TOO_MANY = "The gateway is serving --max-connections clients; retry shortly."
 GUARDED_PATHS = ("/v1/credits", "/metrics", "/mcp")  # what reveals the balance: token-guarded
 HELP_EPILOG = """endpoints: GET /v1/credits, /metrics, /health/live, /health/ready, /openapi.json;
   POST /mcp: the MCP tool get-credit-balance (MCP needs the mcp package, on Python 3.10+)
@@ -112,7 +114,8 @@ def parse_config(argv=None, environ=os.environ):
         help="connections served at once on each port; more get 503 (default 1024)")
     add("--quiet", action="store_true", help="no access log (default: a line per request)")
     add("--version", action="version", version="%(prog)s " + __version__)
-    parser.error = lambda message: fail(2, message + "; see --help.")  # not a usage block
+    # One line, not a usage block, and without the value argparse quotes: it may be the key.
+    parser.error = lambda message: fail(2, message.partition(": '")[0] + "; see --help.")
     config, unknown = parser.parse_known_args(argv)
     name = {flag: "--" + flag.replace("_", "-") for flag in vars(config)}
     if unknown:
@@ -137,6 +140,10 @@ def parse_config(argv=None, environ=os.environ):
         fail(2, "the base URL in %s must be an http:// or https:// URL in ASCII, like %s."
              % (name["base_url"], DEFAULT_BASE_URL))
     config.base_url = config.base_url.rstrip("/")
+    config.proxy = find_proxy(config.base_url, environ)
+    proxies = {config.base_url.partition(":")[0]: config.proxy.url} if config.proxy else {}
+    config.opener = urllib.request.build_opener(urllib.request.ProxyHandler(proxies),
+                                                UpstreamHandler)
     config.key = environ.get("OPENROUTER_API_KEY", "").strip()
     config.token = environ.get("CREDITS_GATEWAY_TOKEN", "").strip()
     if not config.key:
@@ -171,12 +178,43 @@ def is_http_url(url):
         return False
 
 
+Proxy = collections.namedtuple("Proxy", "variable url address")  # address: host:port, no secret
+
+
+def find_proxy(url, environ):
+    """The proxy urllib would take for `url` from the environment: a Proxy, or None. Exit 2 on
+    one urllib cannot use, naming its variable but never its value (it may hold a password)."""
+    scheme, host = url.partition(":")[0], urllib.parse.urlsplit(url).hostname
+    names = [name for name in (scheme + "_proxy", scheme.upper() + "_PROXY") if environ.get(name)]
+    no_proxy = {"no": environ.get("no_proxy", environ.get("NO_PROXY", ""))}
+    if not names or urllib.request.proxy_bypass_environment(host, no_proxy):
+        return None
+    value = environ[names[0]]  # lower case first, as urllib does
+    try:  # urllib reads "host:port" too; "http:/host" (one slash) it cannot read
+        parts = urllib.parse.urlsplit(value if "://" in value else "//" + value)
+        address = "%s:%d" % (parts.hostname, parts.port or 80)
+        usable = ("://" in value or "/" not in value) and parts.hostname and value.isprintable()
+    except ValueError:  # a port that is not a number
+        usable = False
+    if not usable:
+        fail(2, "%s must be a proxy URL like http://proxy.example:3128 (user:password@ before "
+             "the host, if it asks for them)." % names[0])
+    return Proxy(names[0], value, address)
+
+
+def loopback(address):
+    """Whether an IP address is loopback, the same on every Python: ::ffff:127.0.0.1 is
+    127.0.0.1 (ipaddress says so only from 3.13 on)."""
+    address = ipaddress.ip_address(address)
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+
 @functools.lru_cache(maxsize=256)  # a client sends the same Host every time: 3 µs saved each
 def is_loopback(host):
     """Whether a Host header, or an Origin's host, names loopback (a port and [IPv6] allowed)."""
     try:
         name = urllib.parse.urlsplit("//" + host).hostname or ""  # lower case, no port or []
-        return name == "localhost" or ipaddress.ip_address(name).is_loopback
+        return name == "localhost" or loopback(name)
     except ValueError:  # not an address, or a malformed one
         return False
 
@@ -219,15 +257,59 @@ def shut_down_late():
 threading.Thread(target=shut_down_late, name="deadlines", daemon=True).start()
 
 
-class Watchdog:
-    """An upstream call's connection, for DEADLINES: cut at --timeout, head, body and all."""
+def resolve(host, port, within):
+    """getaddrinfo() for a TCP connection, within `within` seconds or socket.timeout. A name is
+    looked up on a helper thread: a resolver that never answers cannot be interrupted."""
+    with contextlib.suppress(socket.gaierror):  # an address needs no lookup, nor a thread
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    lookup = concurrent.futures.Future()
 
-    def __init__(self):
-        self.sock, self.fired = None, False  # the socket, once urllib has connected it
+    def look_up():
+        try:
+            lookup.set_result(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except Exception as error:  # gaierror, or whatever else: the caller raises it
+            lookup.set_exception(error)
+    threading.Thread(target=look_up, name="resolve", daemon=True).start()
+    try:
+        return lookup.result(within)
+    except concurrent.futures.TimeoutError:  # on 3.8-3.10 not yet the same as socket.timeout
+        raise socket.timeout("the name %s was not resolved in time" % host) from None
+
+
+class Watchdog:
+    """An upstream call's connection, for DEADLINES: cut at --timeout as a whole. connect()
+    is where http.client makes its socket, so the deadline covers the name lookup, each address
+    tried, a proxy's CONNECT, the TLS handshake, the head and the body alike."""
+
+    def __init__(self, timeout):
+        self.deadline = time.monotonic() + timeout
+        self.sock = None  # the connection's socket, from the moment it exists
+        self.fired = False  # whether the deadline came before the whole answer
+
+    def time_left(self):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("timed out")
+        return left
+
+    def connect(self, address, timeout, source_address=None):
+        """socket.create_connection(), within the deadline: each address gets what is left."""
+        error = OSError("%s has no address" % address[0])
+        for family, kind, protocol, _, where in resolve(*address, self.time_left()):
+            self.sock = connection = socket.socket(family, kind, protocol)
+            try:
+                connection.settimeout(self.time_left())
+                connection.connect(where)
+                connection.settimeout(timeout)  # http.client's bound on each read
+                return connection
+            except OSError as failure:
+                connection.close()
+                error = failure
+        raise error
 
     def shutdown(self, how):
         self.fired = True
-        if self.sock:  # else this comes again in a tenth of a second, connected by then
+        if self.sock:  # else this comes again in a tenth of a second
             self.sock.shutdown(how)
 
 
@@ -239,24 +321,24 @@ class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
     def do_open(self, connection_class, request, **options):
         class WatchedConnection(connection_class):  # HTTP or HTTPS, made for this request
             def connect(self):
+                self._create_connection = request.watchdog.connect  # http.client's own hook
                 super().connect()
-                request.watchdog.sock = self.sock
+                request.watchdog.sock = self.sock  # TLS wrapped it in a new socket object
         return super().do_open(WatchedConnection, request, **options)
 
     def redirect_request(self, *args):
         return None
 
 
-OPENER = urllib.request.build_opener(UpstreamHandler)
-
 
 def upstream_message(body, key):
     """The upstream's own error message, on one short line, with the key cut out."""
     try:
-        message = json.loads(body)["error"]["message"]
+        message = str(json.loads(body)["error"]["message"])
     except (ValueError, KeyError, TypeError, RecursionError):
-        message = body[:64 * 1024].decode("utf-8", "replace")
-    return " ".join(str(message).replace(key, "[redacted]").split())[:200] or "no message"
+        message = body.decode("utf-8", "replace")
+    message = message.replace(key, "[redacted]")  # first: a cut could fall inside the key
+    return " ".join(message[:64 * 1024].split())[:200] or "no message"
 
 
 def http_failure(status, message, retry_after="", url=""):
@@ -277,6 +359,16 @@ def http_failure(status, message, retry_after="", url=""):
     return UpstreamError(502, text, status)
 
 
+def unreachable(reason, proxy):
+    """The answer when no HTTP status came back: through a proxy, the proxy is named (by its
+    address and variable, never its credentials), as it may be what failed."""
+    if proxy and reason.startswith("Tunnel connection failed: "):  # what the proxy answered
+        return UpstreamError(502, "The proxy %s (%s) refused the tunnel to OpenRouter: %s." % (
+            proxy.address, proxy.variable, reason.partition(": ")[2]))
+    via = " through the proxy %s (%s)" % (proxy.address, proxy.variable) if proxy else ""
+    return UpstreamError(502, "Could not reach OpenRouter%s: %s." % (via, reason))
+
+
 def finite_number(text):
     """json.loads would take NaN, Infinity and 1e400, which are not JSON (RFC 8259)."""
     number = float(text)
@@ -291,11 +383,11 @@ def fetch_credits(config):
     request = urllib.request.Request(url, headers={
         "Authorization": "Bearer " + config.key, "Accept": "application/json",
         "User-Agent": "credits-gateway/" + __version__})
-    request.watchdog = watchdog = Watchdog()
-    DEADLINES[watchdog] = time.monotonic() + config.timeout
+    request.watchdog = watchdog = Watchdog(config.timeout)
+    DEADLINES[watchdog] = watchdog.deadline
     try:
         try:
-            response = OPENER.open(request, timeout=config.timeout)
+            response = config.opener.open(request, timeout=config.timeout)
         except urllib.error.HTTPError as error:  # an error status: the error is the response
             response = error
         with response:
@@ -303,9 +395,10 @@ def fetch_credits(config):
     except (OSError, http.client.HTTPException) as error:  # URLError is an OSError too
         reason = getattr(error, "reason", error)  # urllib wraps connect errors, not read errors
         if not (watchdog.fired or isinstance(reason, socket.timeout)):
-            text = "Could not reach OpenRouter: %s." % (str(reason) or type(reason).__name__)
-            raise UpstreamError(502, text) from None
+            raise unreachable(str(reason) or type(reason).__name__, config.proxy) from None
         watchdog.fired = True  # urllib's own timeout: the deadline has come all the same
+    except Exception as error:  # a bug's, or urllib's: an answer all the same, and no secret
+        raise unreachable("%s in the upstream call" % type(error).__name__, config.proxy)
     finally:
         DEADLINES.pop(watchdog)
     if watchdog.fired:  # whatever came back before the cut is not the whole answer
@@ -344,6 +437,9 @@ class SharedCall:
                 return self.last, False
             if self.flight is None:
                 self.flight = concurrent.futures.Future()
+                # Running from the start, so that no caller can cancel it for the others (an
+                # MCP client's notifications/cancelled cancels its asyncio.wrap_future()).
+                self.flight.set_running_or_notify_cancel()
                 return self.flight, True
             return self.flight, False
 
@@ -382,6 +478,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     table of routes answers it. Every answer leaves in one write, through respond()."""
 
     protocol_version = "HTTP/1.1"  # keep-alive
+    command = None  # the request's method, once its line is read (answer() looks for HEAD)
     server_version = "credits-gateway/" + __version__
     disable_nagle_algorithm = True  # with the single write: no 40 ms delayed-ACK stall
 
@@ -414,7 +511,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         It reads the body, needed or not: the connection's next request starts after it."""
         close = {"Connection": "close"}
         if not self.admitted:
-            return 503, "The gateway is serving --max-connections clients; retry shortly.", close
+            return 503, TOO_MANY, close
         lengths = set(self.headers.get_all("Content-Length", ["0"]))  # RFC 9112 6.3: one only
         length = lengths.pop() if len(lengths) == 1 else ""
         if "Transfer-Encoding" in self.headers or not (
@@ -422,7 +519,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             return 400, "Send a request body, if any, with one plain Content-Length.", close
         if int(length) > MAX_REQUEST_BODY:
             return 413, "A request body over 64 KiB is refused.", close
-        self.body = self.rfile.read(int(length))
+        self.body = self.rfile.read(int(length)) or b""  # None: SO_RCVTIMEO fired
         DEADLINES.pop(self.connection, None)  # the request is in: see handle_one_request()
         if len(self.body) < int(length):  # the client left, or was too slow: do nothing for it
             return 400, "The request body ended before its Content-Length.", close
@@ -484,18 +581,24 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
     def handle(self):
         self.admitted = self.server.slots.acquire(blocking=False)
+        refusing = not self.admitted and self.server.refusals.acquire(blocking=False)
         try:
             if self.admitted:
                 super().handle()
-            else:  # read one request, so that the 503 is not lost to a reset, then close
+            elif refusing:  # read one request, so that the 503 is not lost to a reset, then close
                 self.connection.settimeout(1)
                 self.handle_one_request()
+            else:  # as many are being refused: answer at once, holding no descriptor for long
+                self.started, self.request_path = time.monotonic(), ""
+                self.send_json(503, error_body(503, TOO_MANY), {"Connection": "close"})
         except (ConnectionError, BlockingIOError, socket.timeout):
             pass  # the client went away or timed out: nothing to answer, nothing to report
         finally:
             DEADLINES.pop(self.connection, None)
             if self.admitted:
                 self.server.slots.release()
+            if refusing:
+                self.server.refusals.release()
 
     def handle_one_request(self):
         self.path, self.request_path, self.started = "", "", time.monotonic()
@@ -518,13 +621,45 @@ class GatewayServer(http.server.ThreadingHTTPServer):
         self.address_family = family  # socketserver makes its socket with this: set it first
         super().__init__(address, GatewayHandler)
 
+    def get_request(self):
+        """accept(), but out of descriptors (EMFILE), wait a little: the listener stays
+        readable, and retrying at once would spin a core until one is closed."""
+        try:
+            return super().get_request()
+        except OSError as error:
+            if error.errno in (errno.EMFILE, errno.ENFILE):
+                time.sleep(0.1)
+            raise  # socketserver drops the error and polls again
+
     def url(self, path):
         """Where this port answers `path`, as a client writes it: http://[::1]:8080/v1/credits."""
         host, port = self.server_address[:2]
         return "http://%s:%d%s" % ("[%s]" % host if ":" in host else host, port, path)
 
 
-def open_port(config, port, surface):
+def connection_cap(config, ports):
+    """--max-connections, or less if the open-file limit cannot hold it. Each connection served,
+    and each being refused, holds a descriptor; 64 are kept for the rest (upstream calls, the
+    MCP loop, the log). The soft limit is raised to the hard one first, as Go's runtime does:
+    systemd's soft 1,024 is below two ports of --max-connections 1024."""
+    try:
+        import resource  # Unix only
+    except ImportError:
+        return config.max_connections
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):  # the hard limit may be unlimited
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    room = max(1, (soft - 64) // (2 * ports))
+    if soft == resource.RLIM_INFINITY or config.max_connections <= room:
+        return config.max_connections
+    log("warning: the open-file limit is %d, too few for --max-connections %d on %d port(s); "
+        "serving %d at once on each (raise LimitNOFILE or ulimit -n)."
+        % (soft, config.max_connections, ports, room))
+    return room
+
+
+def open_port(config, port, surface, cap):
     """Bind and listen on a port, or exit 1 naming it; connections wait there until serve()."""
     try:
         server = GatewayServer(config.host, port)
@@ -533,9 +668,10 @@ def open_port(config, port, surface):
              % (config.host, port, surface, error.strerror or error, surface.lower()))
     server.config = config
     # Decided by the address bound, not its spelling: "127.1" and a name for 127.0.1.1 count.
-    server.loopback_only = ipaddress.ip_address(server.server_address[0]).is_loopback
+    server.loopback_only = loopback(server.server_address[0])
     server.timeval = struct.pack("ll", int(config.idle_timeout), int(config.idle_timeout % 1 * 1e6))
-    server.slots = threading.BoundedSemaphore(config.max_connections)
+    server.slots = threading.BoundedSemaphore(cap)  # connections served at once
+    server.refusals = threading.BoundedSemaphore(cap)  # connections read only to be refused
     server.busy = set()  # handlers answering a request; set.add and discard are atomic
     return server
 
@@ -577,10 +713,15 @@ def get_credits(handler):
 
 
 def balance_of(credits):
-    """(total_credits, total_usage) from an upstream answer, or None if either is no number."""
+    """(total_credits, total_usage) from an upstream answer as floats, or None if either is no
+    number, or one no float holds (JSON allows an integer of 400 digits)."""
     data = credits.get("data") if isinstance(credits.get("data"), dict) else {}
     numbers = data.get("total_credits"), data.get("total_usage")
-    return numbers if all(type(number) in (int, float) for number in numbers) else None
+    if not all(type(number) in (int, float) for number in numbers):
+        return None
+    with contextlib.suppress(OverflowError):
+        return float(numbers[0]), float(numbers[1])
+    return None
 
 
 def get_metrics(handler):
@@ -627,9 +768,9 @@ REST_ROUTES = {
         200, describe_rest(bool(handler.server.config.token)))}
 
 
-def serve_rest(config, upstream, is_ready):
+def serve_rest(config, upstream, is_ready, cap):
     """Bind the REST port (exit 1 if busy) and answer on it."""
-    server = open_port(config, config.rest_port, "REST")
+    server = open_port(config, config.rest_port, "REST", cap)
     server.upstream, server.is_ready = upstream, is_ready
     server.encoded = (None, b"")  # the last balance answered, and its JSON
     serve(server, REST_ROUTES, ("GET", "HEAD"))
@@ -700,7 +841,8 @@ def build_mcp_server(upstream):
     from mcp.types import CallToolResult, TextContent, ToolAnnotations
     # The SDK's log lines get the gateway's prefix (MCPServer's own basicConfig is then a no-op).
     logging.basicConfig(format="credits-gateway: %(message)s", level=logging.WARNING)
-    server = MCPServer("openrouter-credits", version=__version__, log_level="WARNING")
+    server = MCPServer("openrouter-credits", version=__version__, log_level="WARNING",
+                       subscriptions=False)
     hints = ToolAnnotations(read_only_hint=True, destructive_hint=False,
                             idempotent_hint=True, open_world_hint=True)
 
@@ -733,7 +875,10 @@ def build_mcp_app(upstream):
 async def call_app(app, handler):
     """Run one request through the ASGI app, on the MCP loop. Once the answer is whole, send()
     writes what the socket takes at once (sooner than waking the handler thread), and leaves
-    the rest, (status, bytes), to the handler thread: a client must never hold up the loop."""
+    the rest, (status, bytes), to the handler thread: a client must never hold up the loop.
+    A stream (subscriptions/listen) is whole at its first event, its acknowledgement: the tool
+    list never changes, so there is nothing more to carry, and the client is then told
+    (http.disconnect) that it left, so the stream ends and frees its connection."""
     import asyncio  # here and below, not at the top: REST alone starts sooner and smaller
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
              "http_version": handler.request_version[5:], "method": handler.command,
@@ -751,13 +896,16 @@ async def call_app(app, handler):
         return {"type": "http.disconnect"}
 
     async def send(message):
+        if answered.is_set():  # a stream's later events, until it sees the disconnect
+            return
         if message["type"] == "http.response.start":
             status.append(message["status"])
             headers.update((name.decode("latin-1").title(), value.decode("latin-1"))
                            for name, value in message["headers"] if name != b"content-length")
             return
         body.append(message.get("body", b""))
-        if not message.get("more_body"):
+        stream = headers.get("Content-Type", "").startswith("text/event-stream")
+        if not message.get("more_body") or stream and body[-1]:
             payload = handler.answer(status[0], b"".join(body), headers)
             try:
                 payload = payload[handler.connection.send(payload, socket.MSG_DONTWAIT):]
@@ -819,6 +967,8 @@ def run_mcp(upstream, server, state):
 
 def serve_stdio(config):
     """MCP over stdin and stdout, for clients that spawn their servers; logs go to stderr."""
+    if sys.stdin is None or sys.stdout is None:  # started with <&- or >&-
+        fail(1, "--stdio serves MCP on stdin and stdout, and one of them is closed.")
     try:
         build_mcp_server(SharedCall(config)).run("stdio")
     except ImportError as error:
@@ -834,11 +984,12 @@ def start(config, stopped=None):
     """Bind both ports (exit 1 before anything serves if one is busy), then serve them."""
     state = types.SimpleNamespace(stopped=stopped or threading.Event(), mcp=None, mcp_thread=None,
                                   mcp_off=config.no_mcp, mcp_ready=False, mcp_failed=False)
+    cap = connection_cap(config, 1 if config.no_mcp else 2)
     if not config.no_mcp:
-        state.mcp = open_port(config, config.mcp_port, "MCP")
+        state.mcp = open_port(config, config.mcp_port, "MCP", cap)
     upstream = SharedCall(config)
     try:
-        state.rest = serve_rest(config, upstream, lambda: state.mcp_off or state.mcp_ready)
+        state.rest = serve_rest(config, upstream, lambda: state.mcp_off or state.mcp_ready, cap)
     except SystemExit:  # the REST port is busy
         if state.mcp:
             state.mcp.server_close()
@@ -873,15 +1024,32 @@ def check_balance(credits, minimum):
     return 0
 
 
+def print_balance(credits):
+    """--once's output, indented for a person, one line for a pipe. Return whether stdout took
+    it; if not (closed, full, a pipe nobody reads), say so in one line, not a traceback."""
+    try:
+        sys.stdout.write(json.dumps(credits, indent=2 if sys.stdout.isatty() else None) + "\n")
+        sys.stdout.flush()
+        return True
+    except (OSError, ValueError, AttributeError) as error:  # AttributeError: stdout is None
+        log("could not write the balance to stdout: %s." % (
+            getattr(error, "strerror", None) or "it is closed"))
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # else Python's own flush
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # at exit fails again
+    return False
+
+
 def main(argv=None):
     config = parse_config(argv)
-    if config.once:  # for cron and scripts: indented for a person, one line for a pipe
+    if config.once:  # for cron and scripts
         try:
             credits = fetch_credits(config)
         except UpstreamError as error:
             fail(1, error.message)
-        print(json.dumps(credits, indent=2 if sys.stdout.isatty() else None))
-        return 0 if config.min_balance is None else check_balance(credits, config.min_balance)
+        printed = print_balance(credits)
+        if config.min_balance is not None:  # the threshold decides, printed or not
+            return check_balance(credits, config.min_balance)
+        return 0 if printed else 1
     if config.stdio:
         return serve_stdio(config)
     stopped = threading.Event()  # handlers first: a signal sent once a port is announced counts

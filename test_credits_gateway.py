@@ -506,7 +506,7 @@ class TestRest(FakeUpstreamTestCase):
 
     def test_health_ready_is_503_down_while_a_listener_is_not_serving(self):
         config = config_for(self.fake)
-        server = gateway.serve_rest(config, lambda: CREDITS, lambda: False)
+        server = gateway.serve_rest(config, lambda: CREDITS, lambda: False, 8)
         self.addCleanup(server.server_close)
         self.addCleanup(server.shutdown)
         status, _, body = request(server.server_address[1], "GET", "/health/ready")
