@@ -251,7 +251,7 @@ def shut_down_late():
         for late, deadline in list(DEADLINES.items()):
             if deadline < now:
                 with contextlib.suppress(OSError):  # already closed
-                    late.shutdown(socket.SHUT_RDWR)
+                    late.shutdown(socket.SHUT_RD)  # a reader sees the end; an answer can go
 
 
 threading.Thread(target=shut_down_late, name="deadlines", daemon=True).start()
@@ -337,8 +337,8 @@ def upstream_message(body, key):
         message = str(json.loads(body)["error"]["message"])
     except (ValueError, KeyError, TypeError, RecursionError):
         message = body.decode("utf-8", "replace")
-    message = message.replace(key, "[redacted]")  # first: a cut could fall inside the key
-    return " ".join(message[:64 * 1024].split())[:200] or "no message"
+    message = message.replace(key, "[redacted]")  # before any cut, which could split the key
+    return " ".join(message.split())[:200] or "no message"
 
 
 def http_failure(status, message, retry_after="", url=""):

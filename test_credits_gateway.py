@@ -98,6 +98,10 @@ class FakeOpenRouter(http.server.BaseHTTPRequestHandler):
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.connection.close()
             return
+        if mode == "padded-echo":  # the key past 64 KiB of padding, in a body that is not JSON
+            return self.reply(500, b" " * 65536 + b"Authorization: Bearer " + KEY.encode())
+        if mode == "bigint":  # valid JSON, but no float holds the number
+            return self.reply(200, b'{"data": {"total_credits": 1%s, "total_usage": 0}}' % (b"0" * 400))
         if mode == "nan":
             return self.reply(200, b'{"data": {"total_credits": NaN, "total_usage": 1e400}}')
         if mode == "strings":
@@ -255,7 +259,7 @@ class FakeUpstreamTestCase(unittest.TestCase):
     def tearDown(self):
         self.assertNotIn("Traceback", sys.stderr.getvalue())  # in-process gateways' stderr
 
-    def run_gateway(self, *args, env=None, prelude=None):
+    def run_gateway(self, *args, env=None, prelude=None, stdout=subprocess.PIPE, preexec_fn=None):
         """Start the real command line. Its stderr is drained as it comes (into
         proc.stderr_lines), so that a gateway logging every request never blocks."""
         environ = dict(os.environ, OPENROUTER_API_KEY=KEY) if env is None else env
@@ -263,7 +267,8 @@ class FakeUpstreamTestCase(unittest.TestCase):
         if prelude:  # run the same file after `prelude`, e.g. to make mcp unimportable
             code = prelude + "; import runpy, sys; sys.argv = %r; runpy.run_path(sys.argv[0], run_name='__main__')"
             command = [sys.executable, "-c", code % command[1:]]
-        proc = subprocess.Popen(command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(command, env=environ, stdout=stdout, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=preexec_fn)
         proc.stderr_lines, proc.new_lines = [], queue.Queue()
 
         def drain():
@@ -290,7 +295,7 @@ class FakeUpstreamTestCase(unittest.TestCase):
         """Wait for the exit; return (code, stdout, stderr), having checked both for the key."""
         proc.wait(timeout)
         proc.drain.join(5)
-        out, err = proc.stdout.read(), "".join(proc.stderr_lines)
+        out, err = proc.stdout.read() if proc.stdout else "", "".join(proc.stderr_lines)
         self.assertNotIn(KEY, out + err)
         return proc.returncode, out, err
 
@@ -434,6 +439,27 @@ class TestUpstreamMapping(FakeUpstreamTestCase):
     def test_upstream_message_echoing_the_key_is_redacted(self):
         error = self.fetch("echo")  # fetch() asserts the key is absent
         self.assertIn("[redacted]", error.message)
+
+    def test_a_key_past_64_kib_of_padding_is_redacted_before_the_message_is_cut(self):
+        error = self.fetch("padded-echo")
+        self.assertEqual((error.status, error.upstream_status), (502, 500))
+        self.assertNotIn("sk-or-v1", error.message)  # not even the part before a cut
+        self.assertIn("Authorization: Bearer [redacted]", error.message)
+
+    def test_an_exception_urllib_was_not_expected_to_raise_is_a_502_without_its_text(self):
+        config = config_for(self.fake)
+        failure = ValueError("proxy URL with no authority: 'http:/user:s3cret@proxy'")
+        with unittest.mock.patch.object(config.opener, "open", side_effect=failure):
+            with self.assertRaises(gateway.UpstreamError) as caught:
+                gateway.fetch_credits(config)
+        self.assertEqual(caught.exception.status, 502)
+        self.assertIn("ValueError", caught.exception.message)
+        self.assertNotIn("s3cret", caught.exception.message)
+
+    def test_an_integer_no_float_holds_is_passed_on_but_is_no_balance(self):
+        credits = self.fetch("bigint")
+        self.assertEqual(credits["data"]["total_credits"], 10 ** 400)
+        self.assertIsNone(gateway.balance_of(credits))
 
 
 # --- REST --------------------------------------------------------------------------
@@ -1692,6 +1718,48 @@ class TestCommandLine(FakeUpstreamTestCase):
                                                         self.fake.base_url))
             self.assertEqual((code, len(err.splitlines())), (1, 1), mode)
 
+    def test_min_balance_exits_1_when_the_numbers_are_beyond_a_float(self):
+        self.fake.mode = "bigint"
+        code, _, err = self.finish(self.run_gateway("--once", "--min-balance", "5", "--base-url",
+                                                    self.fake.base_url))
+        self.assertEqual((code, len(err.splitlines())), (1, 1), err)
+        self.assertNotIn("Traceback", err)
+
+    def test_once_says_in_one_line_when_stdout_fails_and_the_threshold_still_decides(self):
+        def closed_stdout():
+            os.close(1)
+        reader, writer = os.pipe()
+        os.close(reader)  # a pipe nobody reads
+        self.addCleanup(os.close, writer)
+        full = open("/dev/full", "w")
+        self.addCleanup(full.close)
+        outputs = {"closed": dict(stdout=None, preexec_fn=closed_stdout),
+                   "full": dict(stdout=full), "broken pipe": dict(stdout=writer)}
+        for name, output in outputs.items():
+            for flags, expected in (([], 1), (["--min-balance", "100"], 3), (["--min-balance", "5"], 0)):
+                proc = self.run_gateway("--once", *flags, "--base-url", self.fake.base_url, **output)
+                code, _, err = self.finish(proc)
+                lines = [line for line in err.splitlines() if "stdout" in line]
+                self.assertEqual(code, expected, (name, flags, err))
+                self.assertEqual(len(lines), 1, (name, flags, err))
+                self.assertIn("could not write the balance to stdout", lines[0])
+                self.assertNotIn("Traceback", err)
+                self.assertNotIn("Exception ignored", err)
+
+    def test_stdio_with_stdin_closed_exits_1_with_one_line(self):
+        if mcp is None:
+            self.skipTest("mcp is not installed")
+        code, _, err = self.finish(self.run_gateway("--stdio", preexec_fn=lambda: os.close(0)))
+        self.assertEqual((code, len(err.splitlines())), (1, 1), err)
+        self.assertIn("stdin", err)
+
+    def test_a_bad_value_for_a_known_flag_is_not_echoed(self):
+        for flag in ("--timeout", "--rest-port", "--max-connections", "--min-balance"):
+            code, _, err = self.finish(self.run_gateway("--once", flag, "sk-or-v1-typed-by-hand"))
+            self.assertEqual((code, len(err.splitlines())), (2, 1), err)
+            self.assertIn(flag, err)
+            self.assertNotIn("typed-by-hand", err)
+
     def test_min_balance_mistakes_exit_2_with_one_line(self):
         for flags in (["--min-balance", "5"], ["--once", "--min-balance", "-1"], ["--once", "--min-balance", "nan"],
                       ["--once", "--min-balance", "five"]):
@@ -1768,7 +1836,8 @@ def _reap(proc):
         proc.kill()
     proc.wait()
     proc.drain.join(5)
-    proc.stdout.close()
+    if proc.stdout:
+        proc.stdout.close()
     proc.stderr.close()
 
 
