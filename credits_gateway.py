@@ -590,6 +590,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
                 self.handle_one_request()
             else:  # as many are being refused: answer at once, holding no descriptor for long
                 self.started, self.request_path = time.monotonic(), ""
+                self.close_connection = True
                 self.send_json(503, error_body(503, TOO_MANY), {"Connection": "close"})
         except (ConnectionError, BlockingIOError, socket.timeout):
             pass  # the client went away or timed out: nothing to answer, nothing to report
@@ -639,8 +640,8 @@ class GatewayServer(http.server.ThreadingHTTPServer):
 
 def connection_cap(config, ports):
     """--max-connections, or less if the open-file limit cannot hold it. Each connection served,
-    and each being refused, holds a descriptor; 64 are kept for the rest (upstream calls, the
-    MCP loop, the log). The soft limit is raised to the hard one first, as Go's runtime does:
+    and each being refused, holds a descriptor; 32 are kept for the rest (the listeners, the
+    MCP loop, the log, upstream calls: about 12 in use). The soft limit is raised to the hard one first, as Go's runtime does:
     systemd's soft 1,024 is below two ports of --max-connections 1024."""
     try:
         import resource  # Unix only
@@ -650,7 +651,7 @@ def connection_cap(config, ports):
     with contextlib.suppress(ValueError, OSError):  # the hard limit may be unlimited
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         soft = hard
-    room = max(1, (soft - 64) // (2 * ports))
+    room = max(1, (soft - 32) // (2 * ports))
     if soft == resource.RLIM_INFINITY or config.max_connections <= room:
         return config.max_connections
     log("warning: the open-file limit is %d, too few for --max-connections %d on %d port(s); "

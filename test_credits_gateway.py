@@ -17,11 +17,13 @@ import queue
 import random
 import re
 import resource
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -1071,11 +1073,13 @@ class TestProtection(FakeUpstreamTestCase):
         wait_for_mcp(state)
         ports = [state.rest.server_address[1]] + ([state.mcp.server_address[1]] if state.mcp_ready else [])
         for port, method, path in zip(ports, ("GET", "POST"), ("/v1/credits", "/mcp")):
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-                sock.sendall(b"%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: 10\r\n\r\n{}" % (method.encode(), path.encode()))
-                answer = sock.recv(65536)  # the connection closes, or a 400 comes first
-                self.assertTrue(answer == b"" or answer.startswith(b"HTTP/1.1 400 "), answer)
+            for sent in (b"{}", b"") * 3:  # none of it: the kernel's read timeout races the deadline's
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                    sock.sendall(b"%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: 10\r\n\r\n%s" % (method.encode(), path.encode(), sent))
+                    status, body = read_responses(sock, 1)[0]
+                    self.assertEqual((status, body["error"]["code"]), (400, 400), (path, sent))
+                    self.assertEqual(sock.recv(1), b"")  # and the connection closes
         self.assertEqual(self.fake.calls, 0)
 
     def test_malformed_content_lengths_get_a_json_400_and_close(self):
@@ -1091,6 +1095,44 @@ class TestProtection(FakeUpstreamTestCase):
                 self.assertEqual(json.loads(response.read())["error"]["code"], 400)
                 self.assertEqual(sock.recv(100), b"")  # the rest was not taken for a request
         self.assertEqual(self.fake.calls, 0)
+
+    def test_an_ipv4_mapped_loopback_address_is_loopback_on_every_python(self):
+        self.assertTrue(gateway.loopback("::ffff:127.0.0.1"))
+        self.assertFalse(gateway.loopback("::ffff:10.1.2.3"))
+        port = self.gateway_with("--no-mcp", "--host", "::ffff:127.0.0.1").rest.server_address[1]
+        for host, expected in (("rebind.attacker.example", 421), ("[::ffff:127.0.0.1]:%d" % port, 200)):
+            status, _, _ = request(port, "GET", "/v1/credits", {"Host": host}, address="::ffff:127.0.0.1")
+            self.assertEqual(status, expected, host)
+
+    def test_out_of_descriptors_a_new_client_gets_503_at_once_and_an_admitted_one_still_reaches_upstream(self):
+        def limit_descriptors():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))  # soft and hard: it cannot be raised
+        proc = self.run_gateway("--rest-port", "0", "--mcp-port", "0", "--base-url", self.fake.base_url,
+                                "--idle-timeout", "30", "--quiet", preexec_fn=limit_descriptors)
+        warning, rest_line, _ = self.wait_lines(proc, 3)  # the third: MCP listening, or off
+        self.assertIn("the open-file limit is 64", warning)
+        self.assertIn("serving 8 at once on each", warning)
+        port = port_of(rest_line)
+        admitted = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self.addCleanup(admitted.close)
+        admitted.request("GET", "/v1/credits")
+        self.assertEqual(admitted.getresponse().read(), json.dumps(CREDITS).encode())
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(80)]
+        for sock in idle:
+            self.addCleanup(sock.close)
+        started = time.monotonic()
+        status, _, body = request(port, "GET", "/v1/credits")
+        self.assertLess(time.monotonic() - started, 1.5)
+        self.assertIn(status, (200, 503), body)
+        admitted.request("GET", "/v1/credits")  # on the connection admitted before the crowd
+        self.assertEqual(admitted.getresponse().read(), json.dumps(CREDITS).encode())
+        self.assertEqual(self.fake.calls, 2 + (status == 200))
+        with open("/proc/%d/stat" % proc.pid) as stat:
+            before = sum(map(int, stat.read().rsplit(")", 1)[1].split()[11:13]))  # utime + stime
+        self.assertRaises(subprocess.TimeoutExpired, proc.wait, 1)  # a second with the crowd held
+        with open("/proc/%d/stat" % proc.pid) as stat:
+            after = sum(map(int, stat.read().rsplit(")", 1)[1].split()[11:13]))
+        self.assertLess((after - before) / os.sysconf("SC_CLK_TCK"), 0.3)  # nothing spins
 
     def test_loopback_is_decided_by_the_address_bound_whatever_its_spelling(self):
         for host in ("127.1", "127.0.1.1"):
@@ -1400,6 +1442,439 @@ class TestMcp(FakeUpstreamTestCase):
                    "Accept": "application/json, text/event-stream"}
         self.assertEqual(request(port, "POST", "/mcp", headers, body)[0], 421)
 
+
+# --- Proxies, names and addresses: the connect phase -----------------------------------
+
+GATEWAY = os.path.join(HERE, "credits_gateway.py")
+LIMIT = 3.5  # --timeout 2, plus what starting Python and answering may take
+
+
+def environment(**variables):
+    """os.environ without any *_proxy variable of the machine's, with the key and `variables`."""
+    environ = {name: value for name, value in os.environ.items() if not name.lower().endswith("_proxy")}
+    return dict(environ, OPENROUTER_API_KEY=KEY, **variables)
+
+
+def one_line(test, err):
+    """The one line a failed --once writes, without its prefix."""
+    lines = err.splitlines()
+    test.assertEqual(len(lines), 1, err)
+    test.assertTrue(lines[0].startswith("credits-gateway: "), err)
+    test.assertNotIn("Traceback", err)
+    return lines[0]
+
+
+def exits_within(test, proc, started, seconds):
+    """Wait for `proc` to exit until `seconds` after `started`; fail if it is still running."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(max(0.0, started + seconds - time.monotonic()))
+    if proc.poll() is None:
+        test.fail("still running %g s after it started" % seconds)
+    return time.monotonic() - started
+
+
+def wait_until(condition, seconds, what):
+    """Poll `condition` until it holds; AssertionError naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("%s: not within %g s" % (what, seconds))
+        time.sleep(0.02)
+
+
+def accepts(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+class DrippingProxy:
+    """A proxy that takes a CONNECT and answers it one byte every 0.1 s, forever: each read
+    the gateway makes is quick, the answer never ends. `connected` is set once a CONNECT came."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connected, self.stopped, self.requests = threading.Event(), threading.Event(), []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:  # closed by close()
+                return
+            threading.Thread(target=self.drip, args=(conn,), daemon=True).start()
+
+    def drip(self, conn):
+        with conn:
+            conn.settimeout(10)
+            head = b""
+            with contextlib.suppress(OSError):
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    head += chunk
+            self.requests.append(head)
+            self.connected.set()
+            answer = b"HTTP/1.1 200 Connection established\r\nX-Pad: "
+            sent = 0
+            while not self.stopped.wait(0.1):  # the pace of the drip, not a synchronisation
+                byte = answer[sent:sent + 1] or b"a"
+                sent += 1
+                try:
+                    conn.sendall(byte)
+                except OSError:  # the gateway gave up on it
+                    return
+
+    def close(self):
+        self.stopped.set()
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
+        self.listener.close()
+
+
+def get_within(port, seconds):
+    """GET /v1/credits: (status, parsed JSON body, seconds taken), or AssertionError if no
+    whole answer comes within `seconds`."""
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=seconds)
+    try:
+        conn.request("GET", "/v1/credits")
+        response = conn.getresponse()
+        body = response.read()
+    except socket.timeout:
+        raise AssertionError("no answer within %g s" % seconds) from None
+    finally:
+        conn.close()
+    assert KEY not in body.decode("latin-1"), "the key leaked"
+    return response.status, json.loads(body), time.monotonic() - started
+
+
+# --- The connect phase is bounded by --timeout ----------------------------------------
+
+class TestConnectThroughAStallingProxy(FakeUpstreamTestCase):
+    """A proxy that answers CONNECT a byte at a time: the CONNECT exchange counts against
+    --timeout like the rest of the call, on --once, on REST, and through a SIGTERM."""
+
+    def setUp(self):
+        super().setUp()
+        self.proxy = DrippingProxy()
+        self.addCleanup(self.proxy.close)
+        self.env = environment(HTTPS_PROXY="http://127.0.0.1:%d" % self.proxy.port)
+        # Only loopback: the target is never resolved, and would be refused if the proxy were skipped.
+        self.url = "https://127.0.0.1:%d/api/v1" % free_port()
+
+    def serving_gateway(self):
+        proc = self.run_gateway("--base-url", self.url, "--timeout", "2", "--rest-port", "0", "--mcp-port", "0",
+                                "--no-mcp", "--quiet", env=self.env)
+        line = self.wait_lines(proc, 1)[0]
+        self.assertIn("REST listening on http://127.0.0.1:", line)
+        return proc, port_of(line)
+
+    def test_once_through_a_proxy_dripping_its_connect_answer_exits_1_at_the_timeout(self):
+        started = time.monotonic()
+        proc = self.run_gateway("--once", "--timeout", "2", "--base-url", self.url, env=self.env)
+        exits_within(self, proc, started, LIMIT)
+        code, out, err = self.finish(proc)
+        self.assertEqual((code, out), (1, ""))
+        self.assertIn("did not answer within 2 s", one_line(self, err))
+        self.assertTrue(self.proxy.requests[0].startswith(b"CONNECT 127.0.0.1:"), self.proxy.requests)
+
+    def test_rest_through_a_proxy_dripping_its_connect_answer_answers_504_at_the_timeout(self):
+        proc, port = self.serving_gateway()
+        status, body, took = get_within(port, LIMIT)
+        self.assertEqual((status, body["error"]["code"]), (504, 504), body)
+        self.assertIn("did not answer within 2 s", body["error"]["message"])
+        self.assertTrue(self.proxy.connected.is_set())
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.finish(proc)[0], 0)
+
+    def test_sigterm_during_a_dripping_connect_exits_0_soon_and_the_request_still_gets_its_504(self):
+        proc, port = self.serving_gateway()
+        answers = []
+
+        def get():
+            try:
+                answers.append(get_within(port, 10))
+            except Exception as error:  # an answer cut off by the exit, say
+                answers.append(error)
+        client = threading.Thread(target=get)
+        client.start()
+        self.assertTrue(self.proxy.connected.wait(5), "the request never reached the proxy")
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        exits_within(self, proc, signalled, 2 + 1.5)  # --timeout + 1.5 s
+        client.join(5)
+        code, _, err = self.finish(proc)
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("Traceback", err)
+        self.assertEqual(len(answers), 1)
+        self.assertIsInstance(answers[0], tuple, "the request in flight got no answer: %r" % (answers[0],))
+        status, body, _ = answers[0]
+        self.assertEqual((status, body["error"]["code"]), (504, 504), body)
+
+
+# Run as root under `unshare -mn`: the network namespace has lo alone, and /etc files are
+# bind-mounted in the private mount namespace only. argv[1] is JSON (see run_in_namespace).
+# It prints one JSON object: the gateway's exit code (None: killed at the limit), its output,
+# the seconds it took, the names the silent resolver was asked for, and what it checked first.
+NAMESPACE_HELPER = r'''
+import json, os, socket, subprocess, sys, threading, time
+spec = json.loads(sys.argv[1])
+tmp, facts = spec["tmp"], {}
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+for name, text in spec["files"].items():  # /etc/resolv.conf, /etc/hosts, /etc/host.conf
+    path = os.path.join(tmp, os.path.basename(name))
+    with open(path, "w") as file:
+        file.write(text)
+    subprocess.run(["mount", "--bind", path, name], check=True)
+
+asked = []  # the silent resolver: it takes every query and never answers
+resolver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+resolver.bind(("127.0.0.1", 53))
+def listen():
+    while True:
+        query = resolver.recv(4096)[12:]  # the question, after the 12-byte header
+        labels = []
+        while query and query[0]:
+            labels.append(query[1:1 + query[0]].decode("ascii", "replace"))
+            query = query[1 + query[0]:]
+        asked.append(".".join(labels))
+threading.Thread(target=listen, daemon=True).start()
+
+def fill(text):  # {proxy_port}, {stall_port} and {tmp} in args, env and the config
+    for name, value in dict(ports, tmp=tmp).items():
+        text = text.replace("{%s}" % name, str(value))
+    return text
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+ports, keep, children = {"proxy_port": free_port()}, [], []
+try:
+    if spec.get("stall"):  # a listener that never accepts, its queue full: SYNs are dropped
+        listener = socket.socket()
+        listener.bind(("0.0.0.0", 0))
+        listener.listen(0)
+        ports["stall_port"] = port = listener.getsockname()[1]
+        filled = 0
+        for _ in range(64):  # fill the queue until a connect stalls
+            try:
+                keep.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
+                filled += 1
+            except socket.timeout:
+                break
+        facts["queued"] = filled
+        facts["stalls"] = {}
+        for address in spec["stall"]:
+            try:
+                socket.create_connection((address, port), timeout=0.5).close()
+                facts["stalls"][address] = "connected"
+            except socket.timeout:
+                facts["stalls"][address] = "stalled"
+            except OSError as error:
+                facts["stalls"][address] = repr(error)
+    if spec.get("resolve"):
+        name = spec["resolve"]
+        infos = socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)
+        facts["addresses"] = [info[4][0] for info in infos]
+    if spec.get("tinyproxy"):
+        conf = os.path.join(tmp, "tinyproxy.conf")
+        with open(conf, "w") as file:
+            file.write(fill(spec["tinyproxy"]))
+        log = open(os.path.join(tmp, "tinyproxy.out"), "w")
+        children.append(subprocess.Popen(["tinyproxy", "-d", "-c", conf], stdout=log, stderr=log))
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", ports["proxy_port"]), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or children[0].poll() is not None:
+                    raise SystemExit("tinyproxy did not start: " + open(log.name).read())
+                time.sleep(0.02)
+    command = [sys.executable, spec["gateway"]] + [fill(arg) for arg in spec["args"]]
+    env = {name: fill(value) for name, value in spec["env"].items()}
+    started = time.monotonic()
+    gateway = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = gateway.communicate(timeout=spec["limit"])
+        code = gateway.returncode
+    except subprocess.TimeoutExpired:
+        gateway.kill()
+        out, err = gateway.communicate()
+        code = None
+    took = time.monotonic() - started
+finally:
+    for child in children:
+        child.terminate()
+        child.wait(5)
+print(json.dumps({"code": code, "out": out, "err": err, "took": took, "asked": asked, "facts": facts}))
+'''
+
+
+def run_in_namespace(test, args, env, files, limit=LIMIT, **spec):
+    """Run the gateway with `args` inside `unshare -mn`, /etc `files` bind-mounted, a silent
+    resolver on 127.0.0.1:53; args, env and a tinyproxy config may name {proxy_port}, {stall_port}
+    and {tmp}. The helper's JSON result, once the test has checked the key never leaked."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        test.skipTest("needs root and unshare(1) for a private network and mount namespace")
+    probe = subprocess.run(["unshare", "-mn", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        test.skipTest("unshare -mn is not permitted here: %s" % probe.stderr.strip())
+    tmp = tempfile.mkdtemp(prefix="credits-ns-")
+    test.addCleanup(shutil.rmtree, tmp, True)
+    spec = dict(spec, tmp=tmp, gateway=GATEWAY, args=list(args), env=env, files=files, limit=limit)
+    done = subprocess.run(["unshare", "-mn", sys.executable, "-c", NAMESPACE_HELPER, json.dumps(spec)],
+                          capture_output=True, text=True, timeout=limit + 30)
+    test.assertEqual(done.returncode, 0, done.stderr)
+    result = json.loads(done.stdout)
+    test.assertNotIn(KEY, result["out"] + result["err"])
+    return result
+
+
+SILENT_RESOLVER = {"/etc/resolv.conf": "nameserver 127.0.0.1\n"}  # glibc's default: 5 s, twice
+
+
+class TestConnectPhaseInANamespace(unittest.TestCase):
+    """Inside a private network namespace: a resolver that never answers, a proxy whose own
+    resolver never answers, and a name whose three addresses all stall. --once gives up at
+    --timeout in each case, not after the resolver's 10 s or 2 s per address."""
+
+    def test_once_through_a_proxy_whose_resolver_never_answers_exits_1_at_the_timeout(self):
+        if not shutil.which("tinyproxy"):
+            self.skipTest("tinyproxy is not installed (apt-get install tinyproxy)")
+        conf = ("Port {proxy_port}\nListen 127.0.0.1\nAllow 127.0.0.1\nTimeout 30\n"
+                "LogFile \"{tmp}/tinyproxy.log\"\nPidFile \"{tmp}/tinyproxy.pid\"\n")
+        result = run_in_namespace(self, ["--once", "--timeout", "2", "--base-url", "https://openrouter.test/api/v1"],
+                                  environment(HTTPS_PROXY="http://127.0.0.1:{proxy_port}"), SILENT_RESOLVER,
+                                  tinyproxy=conf)
+        self.assertIn("openrouter.test", result["asked"], "tinyproxy never asked its resolver")
+        self.assertIsNotNone(result["code"], "still running after %g s: %r" % (LIMIT, result))
+        self.assertEqual((result["code"], result["out"]), (1, ""), result)
+        one_line(self, result["err"])
+        self.assertLess(result["took"], LIMIT)
+
+    def test_once_with_a_resolver_that_never_answers_exits_1_at_the_timeout(self):
+        result = run_in_namespace(self, ["--once", "--timeout", "2", "--base-url", "https://openrouter.test/api/v1"],
+                                  environment(), SILENT_RESOLVER)
+        self.assertIn("openrouter.test", result["asked"], "the gateway never asked the resolver")
+        self.assertIsNotNone(result["code"], "still running after %g s: %r" % (LIMIT, result))
+        self.assertEqual((result["code"], result["out"]), (1, ""), result)
+        one_line(self, result["err"])
+        self.assertLess(result["took"], LIMIT)
+
+    def test_once_to_a_name_whose_three_addresses_all_stall_exits_1_at_the_timeout(self):
+        addresses = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+        files = dict(SILENT_RESOLVER, **{
+            "/etc/hosts": "127.0.0.1 localhost\n" + "".join("%s stall.test\n" % a for a in addresses),
+            "/etc/host.conf": "multi on\n"})  # glibc's files backend returns every line of a name
+        args = ["--once", "--timeout", "2", "--base-url", "http://stall.test:{stall_port}/api/v1"]
+        result = run_in_namespace(self, args, environment(), files, resolve="stall.test", stall=addresses)
+        self.assertEqual(result["facts"]["addresses"], addresses)
+        self.assertEqual(result["facts"]["stalls"], dict.fromkeys(addresses, "stalled"))
+        self.assertIsNotNone(result["code"], "still running after %g s: %r" % (LIMIT, result))
+        self.assertEqual((result["code"], result["out"]), (1, ""), result)
+        one_line(self, result["err"])
+        self.assertLess(result["took"], LIMIT)
+
+
+# --- Proxy failures name the proxy, never its credentials -----------------------------
+
+class TestProxyFailures(FakeUpstreamTestCase):
+    """Through HTTPS_PROXY (a real tinyproxy, or nothing at all): when the proxy is what failed,
+    the line says so, with its address, the variable it came from and its status, and leaves
+    out its credentials; OpenRouter and its key are not blamed."""
+
+    def tinyproxy(self, *lines):
+        """A tinyproxy on a free loopback port, with `lines` added to its config: its port."""
+        if not shutil.which("tinyproxy"):
+            self.skipTest("tinyproxy is not installed (apt-get install tinyproxy)")
+        tmp = tempfile.mkdtemp(prefix="credits-tinyproxy-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        port = free_port()
+        conf = os.path.join(tmp, "tinyproxy.conf")
+        with open(conf, "w") as file:
+            file.write("\n".join(["Port %d" % port, "Listen 127.0.0.1", "Allow 127.0.0.1", "Timeout 30",
+                                  'LogFile "%s/tinyproxy.log"' % tmp, 'PidFile "%s/tinyproxy.pid"' % tmp,
+                                  *lines]) + "\n")
+        log = open(os.path.join(tmp, "tinyproxy.out"), "w")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen(["tinyproxy", "-d", "-c", conf], stdout=log, stderr=log)
+        self.addCleanup(proc.wait, 5)
+        self.addCleanup(proc.terminate)
+        wait_until(lambda: accepts(port) or proc.poll() is not None, 10, "tinyproxy listening")
+        self.assertIsNone(proc.poll(), "tinyproxy ended: %s" % open(log.name).read())
+        return port
+
+    def once_through(self, proxy):
+        """--once to the fake through HTTPS_PROXY=`proxy`: the exit code and the line it wrote."""
+        url = "https://127.0.0.1:%d/api/v1" % self.fake.server_address[1]
+        started = time.monotonic()
+        proc = self.run_gateway("--once", "--timeout", "2", "--base-url", url, env=environment(HTTPS_PROXY=proxy))
+        exits_within(self, proc, started, LIMIT)
+        code, out, err = self.finish(proc)
+        self.assertEqual(out, "")
+        return code, one_line(self, err)
+
+    def assert_names_the_proxy(self, line, port):
+        self.assertRegex(line, r"\b[Pp]roxy\b")
+        self.assertIn("127.0.0.1:%d" % port, line)
+        self.assertIn("HTTPS_PROXY", line)
+        self.assertNotIn("OPENROUTER_API_KEY", line)
+        self.assertEqual(self.fake.calls, 0)
+
+    def test_a_proxy_that_is_down_is_named_as_what_failed(self):
+        port = free_port()
+        code, line = self.once_through("http://127.0.0.1:%d" % port)
+        self.assertEqual(code, 1)
+        self.assert_names_the_proxy(line, port)
+
+    def test_a_proxy_refusing_the_connect_is_named_with_its_403(self):
+        port = self.tinyproxy("ConnectPort 443")  # CONNECT to any other port gets 403
+        code, line = self.once_through("http://127.0.0.1:%d" % port)
+        self.assertEqual(code, 1)
+        self.assert_names_the_proxy(line, port)
+        self.assertIn("403", line)
+
+    def test_a_proxy_wanting_credentials_is_named_with_its_407(self):
+        port = self.tinyproxy("BasicAuth user pass")
+        code, line = self.once_through("http://127.0.0.1:%d" % port)
+        self.assertEqual(code, 1)
+        self.assert_names_the_proxy(line, port)
+        self.assertIn("407", line)
+
+    def test_a_proxy_refusing_wrong_credentials_gives_its_401_without_echoing_them(self):
+        port = self.tinyproxy("BasicAuth user pass")
+        code, line = self.once_through("http://user:WRONGPASS@127.0.0.1:%d" % port)
+        self.assertEqual(code, 1)
+        self.assertIn("401", line)
+        self.assertNotIn("WRONGPASS", line)
+        self.assertNotIn("user:", line)
+        self.assertNotIn("OPENROUTER_API_KEY", line)  # the proxy's 401 is not OpenRouter rejecting the key
+        self.assert_names_the_proxy(line, port)
+
+    def test_a_malformed_proxy_variable_exits_2_at_start_naming_it_without_its_credentials(self):
+        env = environment(HTTPS_PROXY="http:/user:s3cret@127.0.0.1:3128")  # one slash
+        url = "https://127.0.0.1:%d/api/v1" % self.fake.server_address[1]
+        for flags in (["--once"], ["--rest-port", "0", "--mcp-port", "0", "--no-mcp"]):
+            with self.subTest(flags=flags):
+                started = time.monotonic()
+                proc = self.run_gateway(*flags, "--timeout", "2", "--base-url", url, env=env)
+                exits_within(self, proc, started, 5)
+                code, out, err = self.finish(proc)
+                self.assertEqual((code, out), (2, ""), err)
+                self.assertEqual(len(err.splitlines()), 1, err)
+                self.assertIn("HTTPS_PROXY", err)
+                self.assertNotIn("s3cret", err)
+                self.assertNotIn("Traceback", err)
+        self.assertEqual(self.fake.calls, 0)
 
 # --- The command line --------------------------------------------------------------
 
