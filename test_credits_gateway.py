@@ -7,6 +7,7 @@ gateway runs in-process on port 0 or as a real subprocess, and MCP is spoken
 through the `mcp` SDK's own client.
 """
 import asyncio
+import concurrent.futures
 import contextlib
 import http.client
 import http.server
@@ -666,6 +667,31 @@ class TestSharing(FakeUpstreamTestCase):
                          [CREDITS] * 100)
         self.assertEqual(self.fake.calls, 1)
 
+    def test_a_caller_that_cancels_its_wait_leaves_the_call_to_the_others(self):
+        upstream = gateway.SharedCall(config_for(self.fake))
+        self.fake.hold = threading.Event()
+        flight, leading = upstream.join()
+        self.assertTrue(leading)
+        leader = threading.Thread(target=upstream.fly, args=(flight,))
+        leader.start()
+        others = concurrent.futures.ThreadPoolExecutor(4)
+        self.addCleanup(others.shutdown)
+        waiting = [others.submit(upstream.get) for _ in range(4)]
+
+        async def wait_then_cancel():  # as the MCP tool does, until notifications/cancelled
+            task = asyncio.ensure_future(asyncio.wrap_future(flight))
+            await asyncio.sleep(0)
+            task.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await task
+        asyncio.run(wait_then_cancel())
+        self.assertFalse(flight.cancelled())
+        self.fake.hold.set()
+        leader.join(10)
+        self.assertEqual([future.result(10)[0] for future in waiting], [CREDITS] * 4)
+        self.assertIsNone(upstream.flight)  # the next caller starts a new call
+        self.assertEqual(upstream.get()[0], CREDITS)
+
     def test_without_cache_each_call_after_the_last_one_asks_upstream(self):
         get_credits = gateway.SharedCall(config_for(self.fake)).get
         get_credits(), get_credits()
@@ -1235,7 +1261,7 @@ class TestMetrics(FakeUpstreamTestCase):
 
     def test_a_failed_read_or_an_answer_without_numbers_shows_up_0_and_no_balance(self):
         port = self.gateway_with("--no-mcp")
-        for mode in (500, "strings"):
+        for mode in (500, "strings", "bigint"):  # bigint: valid JSON, but no float holds it
             self.fake.mode = mode
             samples, _ = self.scrape(port)
             self.assertEqual(samples["openrouter_up"], {"": 0.0}, mode)
@@ -1434,6 +1460,64 @@ class TestMcp(FakeUpstreamTestCase):
         self.assertEqual([tool.name for tool in tools.tools], ["get-credit-balance"])
         self.assertEqual(result.structured_content, CREDITS)
         self.assertTrue(refused)
+
+    def test_subscriptions_listen_is_refused_at_once_and_twenty_sessions_leave_the_slots_free(self):
+        state = self.start_gateway("--max-connections", "3", "--idle-timeout", "30")
+        url = "http://127.0.0.1:%d/mcp" % state.mcp.server_address[1]
+
+        async def listen_then_call():
+            async with mcp.Client(url, mode="auto") as client:  # discovers 2026-07-28
+                self.assertEqual(client.protocol_version, "2026-07-28")
+                with self.assertRaises(mcp.MCPError) as caught:  # "Method not found", not a stream
+                    async with client.listen(tools_list_changed=True):
+                        pass
+                self.assertEqual(caught.exception.error.code, -32601)
+                return await client.call_tool("get-credit-balance", {})
+        for session in range(20):
+            started = time.monotonic()
+            result = asyncio.run(asyncio.wait_for(listen_then_call(), 10))
+            self.assertEqual(result.structured_content, CREDITS, session)
+            self.assertLess(time.monotonic() - started, 3, session)
+        self.assertEqual(mcp_call(state.mcp.server_address[1])[0], 200)  # no slot is left held
+
+    def test_a_cancelled_call_over_stdio_leaves_the_shared_call_and_the_server_serving(self):
+        proc = subprocess.Popen([sys.executable, os.path.join(HERE, "credits_gateway.py"), "--stdio",
+                                 "--base-url", self.fake.base_url], env=dict(os.environ, OPENROUTER_API_KEY=KEY),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(proc.kill)
+        answers = queue.Queue()
+        threading.Thread(target=lambda: [answers.put(json.loads(line)) for line in proc.stdout], daemon=True).start()
+
+        def send(message):
+            proc.stdin.write(json.dumps(dict(message, jsonrpc="2.0")) + "\n")
+            proc.stdin.flush()
+
+        def answer_to(request_id):
+            while True:
+                message = answers.get(timeout=10)
+                if message.get("id") == request_id:
+                    return message
+        send({"id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}})
+        self.assertIn("result", answer_to(1))
+        send({"method": "notifications/initialized"})
+        self.fake.hold = threading.Event()
+        send({"id": 2, "method": "tools/call", "params": {"name": "get-credit-balance", "arguments": {}}})
+        deadline = time.monotonic() + 10
+        while self.fake.calls < 1:  # the call is in flight, held at the fake
+            self.assertLess(time.monotonic(), deadline, "the call never reached the fake")
+            time.sleep(0.01)
+        send({"method": "notifications/cancelled", "params": {"requestId": 2, "reason": "the user stopped it"}})
+        send({"id": 3, "method": "tools/call", "params": {"name": "get-credit-balance", "arguments": {}}})
+        self.fake.hold.set()
+        self.assertEqual(answer_to(3)["result"]["structuredContent"], CREDITS)
+        send({"id": 4, "method": "tools/call", "params": {"name": "get-credit-balance", "arguments": {}}})
+        self.assertEqual(answer_to(4)["result"]["structuredContent"], CREDITS)
+        proc.stdin.close()
+        self.assertEqual(proc.wait(10), 0)
+        self.assertNotIn("Traceback", proc.stderr.read())
+        proc.stdout.close()
+        proc.stderr.close()
 
     def test_foreign_host_header_is_refused_on_loopback(self):
         port = int(self.url.split(":")[2].split("/")[0])
