@@ -842,6 +842,8 @@ def build_mcp_server(upstream):
     from mcp.types import CallToolResult, TextContent, ToolAnnotations
     # The SDK's log lines get the gateway's prefix (MCPServer's own basicConfig is then a no-op).
     logging.basicConfig(format="credits-gateway: %(message)s", level=logging.WARNING)
+    # subscriptions=False: no subscriptions/listen, whose answer is a stream that never ends.
+    # The tool list never changes, so a listener has nothing to hear; it gets "Method not found".
     server = MCPServer("openrouter-credits", version=__version__, log_level="WARNING",
                        subscriptions=False)
     hints = ToolAnnotations(read_only_hint=True, destructive_hint=False,
@@ -876,10 +878,7 @@ def build_mcp_app(upstream):
 async def call_app(app, handler):
     """Run one request through the ASGI app, on the MCP loop. Once the answer is whole, send()
     writes what the socket takes at once (sooner than waking the handler thread), and leaves
-    the rest, (status, bytes), to the handler thread: a client must never hold up the loop.
-    A stream (subscriptions/listen) is whole at its first event, its acknowledgement: the tool
-    list never changes, so there is nothing more to carry, and the client is then told
-    (http.disconnect) that it left, so the stream ends and frees its connection."""
+    the rest, (status, bytes), to the handler thread: a client must never hold up the loop."""
     import asyncio  # here and below, not at the top: REST alone starts sooner and smaller
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
              "http_version": handler.request_version[5:], "method": handler.command,
@@ -897,16 +896,13 @@ async def call_app(app, handler):
         return {"type": "http.disconnect"}
 
     async def send(message):
-        if answered.is_set():  # a stream's later events, until it sees the disconnect
-            return
         if message["type"] == "http.response.start":
             status.append(message["status"])
             headers.update((name.decode("latin-1").title(), value.decode("latin-1"))
                            for name, value in message["headers"] if name != b"content-length")
             return
         body.append(message.get("body", b""))
-        stream = headers.get("Content-Type", "").startswith("text/event-stream")
-        if not message.get("more_body") or stream and body[-1]:
+        if not message.get("more_body"):
             payload = handler.answer(status[0], b"".join(body), headers)
             try:
                 payload = payload[handler.connection.send(payload, socket.MSG_DONTWAIT):]
