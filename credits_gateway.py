@@ -184,10 +184,11 @@ Proxy = collections.namedtuple("Proxy", "variable url address")  # address: host
 def find_proxy(url, environ):
     """The proxy urllib would take for `url` from the environment: a Proxy, or None. Exit 2 on
     one urllib cannot use, naming its variable but never its value (it may hold a password)."""
-    scheme, host = url.partition(":")[0], urllib.parse.urlsplit(url).hostname
+    scheme = url.partition(":")[0]
     names = [name for name in (scheme + "_proxy", scheme.upper() + "_PROXY") if environ.get(name)]
     no_proxy = {"no": environ.get("no_proxy", environ.get("NO_PROXY", ""))}
-    if not names or urllib.request.proxy_bypass_environment(host, no_proxy):
+    if not names or urllib.request.proxy_bypass_environment(urllib.parse.urlsplit(url).hostname,
+                                                            no_proxy):
         return None
     value = environ[names[0]]  # lower case first, as urllib does
     try:  # urllib reads "host:port" too; "http:/host" (one slash) it cannot read
@@ -257,19 +258,22 @@ def shut_down_late():
 threading.Thread(target=shut_down_late, name="deadlines", daemon=True).start()
 
 
+def settle(future, function, *args):
+    """Hand the outcome of function(*args), whatever it is, to whoever waits on `future`."""
+    try:
+        future.set_result(function(*args))
+    except BaseException as error:  # even a bug's exception must reach every waiter
+        future.set_exception(error)
+
+
 def resolve(host, port, within):
     """getaddrinfo() for a TCP connection, within `within` seconds or socket.timeout. A name is
     looked up on a helper thread: a resolver that never answers cannot be interrupted."""
     with contextlib.suppress(socket.gaierror):  # an address needs no lookup, nor a thread
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
     lookup = concurrent.futures.Future()
-
-    def look_up():
-        try:
-            lookup.set_result(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except Exception as error:  # gaierror, or whatever else: the caller raises it
-            lookup.set_exception(error)
-    threading.Thread(target=look_up, name="resolve", daemon=True).start()
+    threading.Thread(target=settle, name="resolve", daemon=True, args=(
+        lookup, socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)).start()
     try:
         return lookup.result(within)
     except concurrent.futures.TimeoutError:  # on 3.8-3.10 not yet the same as socket.timeout
@@ -445,10 +449,7 @@ class SharedCall:
 
     def fly(self, flight):
         """Make the call, and hand its outcome, whatever it is, to every caller of `flight`."""
-        try:
-            flight.set_result((fetch_credits(self.config), time.monotonic()))
-        except BaseException as error:  # even a bug's exception must reach every waiter
-            flight.set_exception(error)
+        settle(flight, lambda: (fetch_credits(self.config), time.monotonic()))
         error = flight.exception()
         with self.lock:
             self.flight = None
@@ -623,8 +624,7 @@ class GatewayServer(http.server.ThreadingHTTPServer):
         super().__init__(address, GatewayHandler)
 
     def get_request(self):
-        """accept(), but out of descriptors (EMFILE), wait a little: the listener stays
-        readable, and retrying at once would spin a core until one is closed."""
+        """accept(), but out of descriptors, wait: retried at once, it would spin a core."""
         try:
             return super().get_request()
         except OSError as error:
@@ -639,10 +639,10 @@ class GatewayServer(http.server.ThreadingHTTPServer):
 
 
 def connection_cap(config, ports):
-    """--max-connections, or less if the open-file limit cannot hold it. Each connection served,
-    and each being refused, holds a descriptor; 32 are kept for the rest (the listeners, the
-    MCP loop, the log, upstream calls: about 12 in use). The soft limit is raised to the hard one first, as Go's runtime does:
-    systemd's soft 1,024 is below two ports of --max-connections 1024."""
+    """--max-connections, or fewer if the open-file limit cannot hold a descriptor for each
+    connection served and each being refused, plus 32 for the rest (about 12 are in use). The
+    soft limit is raised to the hard one first, as Go's runtime does: systemd's soft 1,024 is
+    below two ports of --max-connections 1024."""
     try:
         import resource  # Unix only
     except ImportError:
