@@ -53,6 +53,11 @@ MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
 MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
 MAX_REQUEST_BODY = 64 * 1024  # an MCP request is a few hundred bytes; GET needs none
 TOO_MANY = "The gateway is serving --max-connections clients; retry shortly."
+OAUTH_PATHS = ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp",
+               "/.well-known/oauth-authorization-server", "/.well-known/openid-configuration",
+               "/register")  # where OAuth-capable MCP clients look after a 401
+NO_OAUTH = ("This gateway has no OAuth: send its caller token as Authorization: Bearer <token> "
+            "(CREDITS_GATEWAY_TOKEN).")
 GUARDED_PATHS = ("/v1/credits", "/metrics", "/mcp")  # what reveals the balance: token-guarded
 HELP_EPILOG = """endpoints: GET /v1/credits, /metrics, /health/live, /health/ready, /openapi.json;
   POST /mcp: the MCP tool get-credit-balance (MCP needs the mcp package, on Python 3.10+)
@@ -285,8 +290,8 @@ class Watchdog:
     is where http.client makes its socket, so the deadline covers the name lookup, each address
     tried, a proxy's CONNECT, the TLS handshake, the head and the body alike."""
 
-    def __init__(self, timeout):
-        self.deadline = time.monotonic() + timeout
+    def __init__(self, deadline):
+        self.deadline = deadline  # time.monotonic() by which the whole answer is in, or cut
         self.sock = None  # the connection's socket, from the moment it exists
         self.fired = False  # whether the deadline came before the whole answer
 
@@ -381,13 +386,14 @@ def finite_number(text):
     return number
 
 
-def fetch_credits(config):
-    """GET {base_url}/credits with the key, within --timeout: the JSON object, or UpstreamError."""
-    url = config.base_url + "/credits"
+def fetch_credits(config, path="/credits", deadline=None):
+    """GET {base_url}{path} with the key, by `deadline` (by default --timeout from now): the
+    JSON object, or UpstreamError. Every call to OpenRouter is this one."""
+    url = config.base_url + path
     request = urllib.request.Request(url, headers={
         "Authorization": "Bearer " + config.key, "Accept": "application/json",
         "User-Agent": "credits-gateway/" + __version__})
-    request.watchdog = watchdog = Watchdog(config.timeout)
+    request.watchdog = watchdog = Watchdog(deadline or time.monotonic() + config.timeout)
     DEADLINES[watchdog] = watchdog.deadline
     try:
         try:
@@ -423,6 +429,20 @@ def fetch_credits(config):
     return credits
 
 
+def is_management_key(config, deadline):
+    """Whether OpenRouter's GET /key says the key is a management key, or UpstreamError."""
+    try:
+        record = fetch_credits(config, "/key", deadline).get("data")
+        if isinstance(record, dict) and isinstance(record.get("is_management_key"), bool):
+            return record["is_management_key"]
+        error = UpstreamError(502, "it answered without data.is_management_key.", 200)
+    except UpstreamError as failure:
+        error = failure
+    raise UpstreamError(error.status, "OpenRouter answered two zeros, as it does for an inference"
+                        " key, and GET /key could not tell whether this is one: " + error.message,
+                        error.upstream_status, error.retry_after)
+
+
 class SharedCall:
     """fetch_credits() as both surfaces call it. Callers that arrive while a call is in flight
     share its outcome (single flight), and with --cache-ttl a success (never an error) is
@@ -433,6 +453,7 @@ class SharedCall:
         self.flight = None  # a concurrent.futures.Future of the call in progress
         self.last = None  # the last success: a done Future of (credits, when fetched)
         self.calls = collections.Counter()  # real upstream calls, by status (see UpstreamError)
+        self.management_key = None  # once /key was asked: whether the key is one (it stays so)
 
     def join(self):
         """The Future to wait on, and whether this caller is to make the call: fly()."""
@@ -449,12 +470,27 @@ class SharedCall:
 
     def fly(self, flight):
         """Make the call, and hand its outcome, whatever it is, to every caller of `flight`."""
-        settle(flight, lambda: (fetch_credits(self.config), time.monotonic()))
+        settle(flight, lambda: (self.fetch(), time.monotonic()))
         error = flight.exception()
         with self.lock:
             self.flight = None
             self.last = self.last if error else flight
             self.calls[getattr(error, "label", "error") if error else "200"] += 1
+
+    def fetch(self):
+        """The balance, or UpstreamError. OpenRouter has been seen to answer an inference key
+        with two zeros, not the 403 it documents: for two zeros, GET /key tells whether the key
+        is a management key (asked once: a key keeps its kind), within the same --timeout."""
+        deadline = time.monotonic() + self.config.timeout
+        credits = fetch_credits(self.config, "/credits", deadline)
+        zeros = balance_of(credits) == (0, 0)
+        if zeros and self.management_key is None:
+            self.management_key = is_management_key(self.config, deadline)
+        if zeros and not self.management_key:
+            raise UpstreamError(502, "OpenRouter answered two zeros for an inference key, not a "
+                                "balance: /credits answers only for a management key; create one"
+                                " at %s." % MANAGEMENT_KEYS_URL, 200)
+        return credits
 
     def get(self):
         """For a thread: (credits, when fetched), or UpstreamError. The loop's way is async."""
@@ -489,14 +525,14 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         route = self.server.routes.get(self.request_path)
         refusal = self.refusal()
         if refusal:
-            status, message, headers = refusal
-            self.send_json(status, error_body(status, message), headers)
+            self.refuse(*refusal)
+        elif route is None and self.request_path in OAUTH_PATHS:  # a client's OAuth discovery
+            self.refuse(404, NO_OAUTH)
         elif route is None:
-            message = "No such path; this port serves %s." % ", ".join(self.server.routes)
-            self.send_json(404, error_body(404, message))
+            self.refuse(404, "No such path; this port serves %s." % ", ".join(self.server.routes))
         elif self.command not in self.server.methods:
             message = "Use %s on %s." % (" or ".join(self.server.methods), self.request_path)
-            self.send_json(405, error_body(405, message), {"Allow": ", ".join(self.server.methods)})
+            self.refuse(405, message, {"Allow": ", ".join(self.server.methods)})
         else:
             self.server.busy.add(self)  # shutdown waits for these answers
             try:
@@ -538,8 +574,17 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         """http.server's own errors (400, 414, 431, 501, 505) in JSON. It calls this when
         a request could not be read whole, so the connection closes after the answer."""
         self.request_path = self.path.partition("?")[0]
-        message = message or self.responses[code][0]
-        self.send_json(code, error_body(code, message + "."), {"Connection": "close"})
+        self.refuse(code, (message or self.responses[code][0]) + ".", {"Connection": "close"})
+
+    def refuse(self, status, message, headers=None):
+        """An answer from the gateway itself, not OpenRouter: in OpenRouter's error shape on
+        REST, and on the MCP port a JSON-RPC error, the one kind of error body MCP clients show
+        (the SDK's says only "Server returned an error response" for any other). Its code is
+        the HTTP status on both: JSON-RPC leaves codes outside -32768..-32000 to applications."""
+        body = error_body(status, message)
+        if self.server.surface == "MCP":
+            body.update(jsonrpc="2.0", id=None)
+        self.send_json(status, body, headers)
 
     def send_json(self, status, value, headers=None):
         body = value if isinstance(value, bytes) else json.dumps(value).encode()  # already JSON
@@ -592,7 +637,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             else:  # as many are being refused: answer at once, holding no descriptor for long
                 self.started, self.request_path = time.monotonic(), ""
                 self.close_connection = True
-                self.send_json(503, error_body(503, TOO_MANY), {"Connection": "close"})
+                self.refuse(503, TOO_MANY, {"Connection": "close"})
         except (ConnectionError, BlockingIOError, socket.timeout):
             pass  # the client went away or timed out: nothing to answer, nothing to report
         finally:
@@ -661,13 +706,10 @@ def connection_cap(config, ports):
 
 
 def open_port(config, port, surface, cap):
-    """Bind and listen on a port, or exit 1 naming it; connections wait there until serve()."""
-    try:
-        server = GatewayServer(config.host, port)
-    except OSError as error:
-        fail(1, "cannot listen on %s port %d for %s: %s; choose another with --%s-port."
-             % (config.host, port, surface, error.strerror or error, surface.lower()))
+    """Bind and listen on a port (OSError if busy); connections wait there until serve()."""
+    server = GatewayServer(config.host, port)
     server.config = config
+    server.surface = surface  # REST or MCP: how the front door words its own refusals
     # Decided by the address bound, not its spelling: "127.1" and a name for 127.0.1.1 count.
     server.loopback_only = loopback(server.server_address[0])
     server.timeval = struct.pack("ll", int(config.idle_timeout), int(config.idle_timeout % 1 * 1e6))
@@ -769,9 +811,8 @@ REST_ROUTES = {
         200, describe_rest(bool(handler.server.config.token)))}
 
 
-def serve_rest(config, upstream, is_ready, cap):
-    """Bind the REST port (exit 1 if busy) and answer on it."""
-    server = open_port(config, config.rest_port, "REST", cap)
+def serve_rest(server, upstream, is_ready):
+    """Answer on the bound REST port."""
     server.upstream, server.is_ready = upstream, is_ready
     server.encoded = (None, b"")  # the last balance answered, and its JSON
     serve(server, REST_ROUTES, ("GET", "HEAD"))
@@ -832,25 +873,34 @@ TOOL_DESCRIPTION = ('Get the OpenRouter credit balance of the account behind thi
                     "what has been spent, in US dollars; the balance left is their difference.")
 
 
+INSTRUCTIONS = ("One tool, get-credit-balance, takes no arguments and returns the OpenRouter "
+                "account's balance as OpenRouter gives it: {\"data\": {\"total_credits\": X, "
+                "\"total_usage\": Y}}. The balance left is total_credits - total_usage, in US "
+                "dollars. On a failure the result is an error whose text says what to do.")
+
+
 def build_mcp_server(upstream):
     """The MCP server and its one tool. mcp is imported here, not at the top: it is
     optional (REST works without it) and takes about half a second to import."""
     import asyncio
     import logging
     from typing import Any
+    from mcp.server.caching import CacheHint
     from mcp.server.mcpserver import MCPServer
     from mcp.types import CallToolResult, TextContent, ToolAnnotations
     # The SDK's log lines get the gateway's prefix (MCPServer's own basicConfig is then a no-op).
     logging.basicConfig(format="credits-gateway: %(message)s", level=logging.WARNING)
     # subscriptions=False: no subscriptions/listen, whose answer is a stream that never ends.
     # The tool list never changes, so a listener has nothing to hear; it gets "Method not found".
-    server = MCPServer("openrouter-credits", version=__version__, log_level="WARNING",
-                       subscriptions=False)
-    hints = ToolAnnotations(read_only_hint=True, destructive_hint=False,
-                            idempotent_hint=True, open_world_hint=True)
+    # The list is the same for every caller and all the process's life: a day's hint is safe.
+    hints = {"tools/list": CacheHint(ttl_ms=24 * 3600 * 1000, scope="public")}
+    server = MCPServer("openrouter-credits", version=__version__, instructions=INSTRUCTIONS,
+                       log_level="WARNING", cache_hints=hints, subscriptions=False)
+    annotations = ToolAnnotations(read_only_hint=True, destructive_hint=False,
+                                  idempotent_hint=True, open_world_hint=True)
 
     @server.tool(name="get-credit-balance", title="Get credit balance",
-                 description=TOOL_DESCRIPTION, annotations=hints)
+                 description=TOOL_DESCRIPTION, annotations=annotations)
     async def get_credit_balance() -> dict[str, Any]:
         # Async, so that waiting parks no thread (the SDK runs a sync tool in a pool of 40).
         flight, leading = upstream.join()
@@ -926,7 +976,7 @@ async def serve_mcp(app, server, state):
     def post_mcp(handler):  # in the handler's thread: hand the request to the loop, and wait
         if state.stopped.is_set():  # the loop may close before it could answer
             message = "The gateway is stopping; retry on a new connection."
-            return handler.send_json(503, error_body(503, message), {"Connection": "close"})
+            return handler.refuse(503, message, {"Connection": "close"})
         status, unsent = asyncio.run_coroutine_threadsafe(call_app(app, handler), loop).result()
         handler.send_answer(status, unsent)
 
@@ -981,16 +1031,25 @@ def start(config, stopped=None):
     """Bind both ports (exit 1 before anything serves if one is busy), then serve them."""
     state = types.SimpleNamespace(stopped=stopped or threading.Event(), mcp=None, mcp_thread=None,
                                   mcp_off=config.no_mcp, mcp_ready=False, mcp_failed=False)
-    cap = connection_cap(config, 1 if config.no_mcp else 2)
-    if not config.no_mcp:
-        state.mcp = open_port(config, config.mcp_port, "MCP", cap)
+    ports = {"REST": config.rest_port} if config.no_mcp else {
+        "REST": config.rest_port, "MCP": config.mcp_port}
+    cap = connection_cap(config, len(ports))
+    servers, busy = {}, []
+    for surface, port in ports.items():  # every port tried, so that one line names all busy
+        try:
+            servers[surface] = open_port(config, port, surface, cap)
+        except OSError as error:
+            busy.append(("port %d for %s (%s)" % (port, surface, error.strerror or error),
+                         "--%s-port" % surface.lower()))
+    if busy:
+        for server in servers.values():
+            server.server_close()
+        fail(1, "cannot listen on %s %s; choose %s with %s." % (
+            config.host, " and ".join(port for port, _ in busy),
+            "another" if len(busy) == 1 else "others", " and ".join(flag for _, flag in busy)))
+    state.mcp = servers.get("MCP")
     upstream = SharedCall(config)
-    try:
-        state.rest = serve_rest(config, upstream, lambda: state.mcp_off or state.mcp_ready, cap)
-    except SystemExit:  # the REST port is busy
-        if state.mcp:
-            state.mcp.server_close()
-        raise
+    state.rest = serve_rest(servers["REST"], upstream, lambda: state.mcp_off or state.mcp_ready)
     log("REST listening on " + state.rest.url("/v1/credits"))
     if not state.rest.loopback_only and not config.token:
         log("warning: listening on %s with no CREDITS_GATEWAY_TOKEN: anyone who can reach it "
@@ -1040,7 +1099,7 @@ def main(argv=None):
     config = parse_config(argv)
     if config.once:  # for cron and scripts
         try:
-            credits = fetch_credits(config)
+            credits = SharedCall(config).get()[0]  # an inference key's zeros are checked too
         except UpstreamError as error:
             fail(1, error.message)
         printed = print_balance(credits)

@@ -21,6 +21,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -41,6 +42,7 @@ needs_mcp = unittest.skipIf(mcp is None, 'mcp is not installed (pip install "mcp
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEY = "sk-or-v1-SECRET-MARKER-5f0c2d9e"  # must never appear in anything the gateway says
 CREDITS = {"data": {"total_credits": 50.0, "total_usage": 12.345678}}
+ZEROS = {"data": {"total_credits": 0, "total_usage": 0}}  # an inference key's, or a new account's
 
 
 # --- A fake OpenRouter -------------------------------------------------------------
@@ -54,11 +56,21 @@ class FakeOpenRouter(http.server.BaseHTTPRequestHandler):
         fake = self.server
         with fake.lock:
             fake.calls += 1
+            fake.key_calls += self.path == "/api/v1/key"
             fake.auth_seen.append(self.headers.get("Authorization"))
-        if self.path != "/api/v1/credits":
+        if self.path not in ("/api/v1/credits", "/api/v1/key"):
             return self.reply(404, {"error": {"code": 404, "message": "Not Found"}})
         if self.headers.get("Authorization") != "Bearer " + KEY:
             return self.reply(401, {"error": {"code": 401, "message": "User not found."}})
+        if fake.mode == "slowzeros":  # an inference key's two answers, 0.6 s each
+            time.sleep(0.6)
+        if self.path == "/api/v1/key":  # the key's own record, as OpenRouter answers it
+            if fake.mode == "keyfail":
+                return self.reply(500, {"error": {"code": 500, "message": "key lookup is down"}})
+            return self.reply(200, {"data": {"label": "sk-or-v1-5f0...", "usage": 3.2, "limit": 10,
+                                             "is_management_key": fake.mode == "newaccount"}})
+        if fake.mode in ("inference", "newaccount", "keyfail", "slowzeros"):  # OpenRouter's two zeros
+            return self.reply(200, ZEROS)
         if fake.hold:
             fake.hold.wait(10)  # a test holds the answer to pile up concurrent callers
         mode = fake.mode
@@ -151,16 +163,41 @@ class FakeOpenRouter(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def start_fake():
-    """The fake upstream, plus a trap server that a redirect points at."""
+def start_fake(tls=None):
+    """The fake upstream, plus a trap server that a redirect points at; with `tls` (an
+    ssl.SSLContext holding the fake's certificate), the fake speaks HTTPS as localhost."""
     fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenRouter)
+    if tls:
+        fake.socket = tls.wrap_socket(fake.socket, server_side=True)
     trap = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenRouter)
     for server in (fake, trap):
         server.lock, server.calls, server.auth_seen, server.mode, server.hold = threading.Lock(), 0, [], "ok", None
+        server.key_calls = 0  # of the calls, those to /api/v1/key
         threading.Thread(target=server.serve_forever, daemon=True).start()
     fake.trap, fake.trap_port = trap, trap.server_address[1]
-    fake.base_url = "http://127.0.0.1:%d/api/v1" % fake.server_address[1]
+    fake.base_url = ("https://localhost:%d/api/v1" if tls else "http://127.0.0.1:%d/api/v1") % fake.server_address[1]
     return fake
+
+
+def make_private_ca(folder):
+    """A private CA, as a company's TLS-inspecting proxy has, and a certificate it signed for
+    localhost, made with openssl(1): (CA file, certificate file, key file). The CA marks its
+    basicConstraints critical, which Python 3.13 demands."""
+    ca, cert, key = (os.path.join(folder, name) for name in ("ca.pem", "localhost.pem", "localhost.key"))
+    extensions = os.path.join(folder, "leaf.ext")
+    with open(extensions, "w") as file:
+        file.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+                   "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                   "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n")
+    for command in (
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key", "-out", ca, "-days", "2",
+             "-subj", "/CN=credits_gateway test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert + ".csr", "-subj", "/CN=localhost"],
+            ["x509", "-req", "-in", cert + ".csr", "-CA", ca, "-CAkey", ca + ".key", "-CAcreateserial",
+             "-out", cert, "-days", "2", "-extfile", extensions]):
+        subprocess.run(["openssl", *command], check=True, capture_output=True)
+    return ca, cert, key
 
 
 def stop_fake(fake):
@@ -247,6 +284,7 @@ class FakeUpstreamTestCase(unittest.TestCase):
     def setUp(self):
         for server in (self.fake, self.fake.trap):
             server.mode, server.calls, server.auth_seen, server.hold = "ok", 0, [], None
+            server.key_calls = 0
 
     def run(self, result=None):
         """Keep what in-process gateways write to stderr during a test, and show it only if
@@ -535,7 +573,7 @@ class TestRest(FakeUpstreamTestCase):
 
     def test_health_ready_is_503_down_while_a_listener_is_not_serving(self):
         config = config_for(self.fake)
-        server = gateway.serve_rest(config, lambda: CREDITS, lambda: False, 8)
+        server = gateway.serve_rest(gateway.open_port(config, 0, "REST", 8), lambda: CREDITS, lambda: False)
         self.addCleanup(server.server_close)
         self.addCleanup(server.shutdown)
         status, _, body = request(server.server_address[1], "GET", "/health/ready")
@@ -633,7 +671,7 @@ class TestSharing(FakeUpstreamTestCase):
         self.assertEqual(self.fake.calls, 1)
 
     def test_a_failing_call_that_escapes_the_mapping_still_releases_every_waiter(self):
-        def broken(config):
+        def broken(config, *where):
             self.fake.calls += 1
             self.fake.hold.wait(10)
             raise RuntimeError("a bug")
@@ -1526,6 +1564,173 @@ class TestMcp(FakeUpstreamTestCase):
                    "Accept": "application/json, text/event-stream"}
         self.assertEqual(request(port, "POST", "/mcp", headers, body)[0], 421)
 
+
+
+# --- Never a false balance ---------------------------------------------------------
+
+class TestTrueBalance(FakeUpstreamTestCase):
+    """OpenRouter answers an inference key's /credits with two zeros, not the 403 it documents.
+    Two zeros are passed on only when GET /key says the key is a management key (a new account);
+    otherwise every surface says what is wrong, and never shows them as a balance."""
+
+    def fresh_gateway(self, *args):
+        """A gateway of its own (it remembers what /key said for its life): (REST, MCP port)."""
+        with contextlib.redirect_stderr(io.StringIO()):
+            state = gateway.start(config_for(self.fake, *args))
+            wait_for_mcp(state)
+        self.addCleanup(gateway.stop, state)
+        return state.rest.server_address[1], state.mcp.server_address[1] if state.mcp_ready else None
+
+    def test_an_inference_key_is_a_502_on_rest_an_error_on_mcp_and_no_balance_on_metrics(self):
+        self.fake.mode = "inference"
+        rest, mcp_port = self.fresh_gateway()
+        status, _, body = request(rest, "GET", "/v1/credits")
+        message = json.loads(body)["error"]["message"]
+        self.assertEqual(status, 502)
+        for words in ("two zeros for an inference key", "management key", gateway.MANAGEMENT_KEYS_URL):
+            self.assertIn(words, message)
+        samples, _ = parse_metrics(request(rest, "GET", "/metrics")[2].decode())
+        self.assertEqual(samples["openrouter_up"], {"": 0.0})
+        self.assertNotIn("openrouter_credits_remaining", samples)
+        if mcp_port:
+            async def call():
+                async with mcp.Client("http://127.0.0.1:%d/mcp" % mcp_port) as client:
+                    return await client.call_tool("get-credit-balance", {})
+            result = asyncio.run(call())
+            self.assertTrue(result.is_error)
+            self.assertEqual(result.content[0].text, message)
+
+    def test_a_new_account_with_a_management_key_passes_its_zeros_on(self):
+        self.fake.mode = "newaccount"
+        rest, _ = self.fresh_gateway()
+        status, _, body = request(rest, "GET", "/v1/credits")
+        self.assertEqual((status, json.loads(body)), (200, ZEROS))
+        samples, _ = parse_metrics(request(rest, "GET", "/metrics")[2].decode())
+        self.assertEqual((samples["openrouter_up"], samples["openrouter_credits_remaining"]), ({"": 1.0}, {"": 0.0}))
+
+    def test_a_failing_key_lookup_is_said_and_the_zeros_are_not_shown(self):
+        self.fake.mode = "keyfail"
+        rest, _ = self.fresh_gateway()
+        status, _, body = request(rest, "GET", "/v1/credits")
+        message = json.loads(body)["error"]["message"]
+        self.assertEqual(status, 502)
+        self.assertIn("GET /key could not tell", message)
+        self.assertIn("key lookup is down", message)
+        self.assertNotIn("total_credits", body.decode())
+
+    def test_a_funded_account_costs_no_key_call_and_an_inference_key_one_in_20_polls(self):
+        for mode, expected_status, expected_key_calls in (("ok", 200, 0), ("inference", 502, 1)):
+            self.setUp()  # a fresh count
+            self.fake.mode = mode
+            rest, _ = self.fresh_gateway()
+            statuses = {request(rest, "GET", "/v1/credits")[0] for _ in range(20)}
+            self.assertEqual(statuses, {expected_status}, mode)
+            self.assertEqual((self.fake.calls - self.fake.key_calls, self.fake.key_calls), (20, expected_key_calls), mode)
+
+    def test_both_calls_together_stay_within_the_timeout(self):
+        self.fake.mode = "slowzeros"  # 0.6 s for /credits, 0.6 s more for /key: past 1 s together
+        rest, _ = self.fresh_gateway("--timeout", "1")
+        started = time.monotonic()
+        self.assertEqual(request(rest, "GET", "/v1/credits")[0], 504)
+        self.assertLess(time.monotonic() - started, 1.15)
+
+    def test_once_and_min_balance_exit_1_for_an_inference_key_and_a_new_account_is_its_zeros(self):
+        cases = (("inference", [], 1), ("inference", ["--min-balance", "5"], 1), ("keyfail", ["--min-balance", "5"], 1),
+                 ("newaccount", [], 0), ("newaccount", ["--min-balance", "5"], 3))
+        for mode, flags, expected in cases:
+            self.fake.mode = mode
+            code, out, err = self.finish(self.run_gateway("--once", *flags, "--base-url", self.fake.base_url))
+            self.assertEqual(code, expected, (mode, flags, err))
+            self.assertEqual(json.loads(out) if out else None, ZEROS if mode == "newaccount" else None, mode)
+            if expected == 1:
+                self.assertEqual(len(err.splitlines()), 1, err)
+                self.assertIn("/key" if mode == "keyfail" else "inference key", err)
+
+    def test_a_private_ca_given_by_ssl_cert_file_is_trusted_and_none_other(self):
+        folder = tempfile.mkdtemp(prefix="credits-ca-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        ca, cert, key = make_private_ca(folder)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+        fake = start_fake(tls)
+        self.addCleanup(stop_fake, fake)
+        code, out, _ = self.finish(self.run_gateway("--once", "--base-url", fake.base_url,
+                                                    env=dict(os.environ, OPENROUTER_API_KEY=KEY, SSL_CERT_FILE=ca)))
+        self.assertEqual((code, json.loads(out)), (0, CREDITS))
+        code, _, err = self.finish(self.run_gateway("--once", "--base-url", fake.base_url))
+        self.assertEqual(code, 1)
+        self.assertIn("CERTIFICATE_VERIFY_FAILED", err)
+
+
+class TestMcpClientsUnstuck(FakeUpstreamTestCase):
+    """What MCP clients show: the front door's refusals on the MCP port are JSON-RPC errors, OAuth
+    probes learn that there is no OAuth, and the server tells what its tool returns."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if mcp is None:
+            raise unittest.SkipTest("mcp is not installed")
+        environ = {"OPENROUTER_API_KEY": KEY, "CREDITS_GATEWAY_TOKEN": "caller-token"}
+        with contextlib.redirect_stderr(io.StringIO()):
+            state = gateway.start(config_for(cls.fake, env=environ))
+            wait_for_mcp(state)
+        cls.addClassCleanup(gateway.stop, state)
+        cls.rest, cls.port = state.rest.server_address[1], state.mcp.server_address[1]
+        cls.url = "http://127.0.0.1:%d/mcp" % cls.port
+
+    def client(self, action, token="caller-token", mode="auto"):
+        import httpx2
+        from mcp.client.streamable_http import streamable_http_client
+
+        async def run():
+            headers = {"Authorization": "Bearer " + token} if token else {}
+            async with httpx2.AsyncClient(headers=headers) as http_client:
+                async with mcp.Client(streamable_http_client(self.url, http_client=http_client), mode=mode) as client:
+                    return await action(client)
+        return asyncio.run(asyncio.wait_for(run(), 20))
+
+    def test_a_missing_token_reaches_the_sdk_client_as_the_gateways_message(self):
+        with self.assertRaises(Exception) as caught:
+            self.client(lambda client: client.list_tools(), token=None)
+        self.assertIn("Send Authorization: Bearer <caller token>.", repr(caught.exception) + str(caught.exception))
+        status, headers, body = mcp_call(self.port)
+        self.assertEqual((status, headers["WWW-Authenticate"]), (401, "Bearer"))
+        self.assertEqual(json.loads(body)["error"]["message"], "Send Authorization: Bearer <caller token>.")
+        self.assertEqual(json.loads(body)["jsonrpc"], "2.0")
+        status, _, body = request(self.rest, "GET", "/v1/credits")  # REST keeps OpenRouter's shape
+        self.assertEqual((status, json.loads(body)["error"]["code"]), (401, 401))
+
+    def test_every_refusal_on_the_mcp_port_is_a_json_rpc_error_with_its_http_status(self):
+        cases = ((421, {"Host": "evil.example"}, "/mcp"), (404, {}, "/nowhere"), (405, {}, "/mcp"))
+        for status, headers, path in cases:
+            method = "GET" if status == 405 else "POST"
+            got, _, body = request(self.port, method, path, {"Authorization": "Bearer caller-token", **headers}, b"{}")
+            answer = json.loads(body)
+            self.assertEqual((got, answer["jsonrpc"], answer["id"]), (status, "2.0", None), path)
+            self.assertTrue(answer["error"]["message"], path)
+
+    def test_oauth_probes_learn_there_is_no_oauth(self):
+        for path in gateway.OAUTH_PATHS:
+            method = "POST" if path == "/register" else "GET"
+            status, _, body = request(self.port, method, path, {"Content-Type": "application/json"}, b"{}")
+            self.assertEqual(status, 404, path)
+            self.assertEqual(json.loads(body)["error"]["message"], gateway.NO_OAUTH, path)
+        self.assertIn("CREDITS_GATEWAY_TOKEN", gateway.NO_OAUTH)
+
+    def test_instructions_and_the_tool_list_cache_hint_in_both_protocol_eras(self):
+        async def look(client):
+            return client.protocol_version, client.instructions, await client.list_tools()
+        for mode, version, ttl in (("auto", "2026-07-28", 24 * 3600 * 1000), ("legacy", None, 0)):
+            protocol, instructions, tools = self.client(look, mode=mode)
+            if version:
+                self.assertEqual(protocol, version)
+            else:
+                self.assertNotEqual(protocol, "2026-07-28")
+            for words in ("get-credit-balance", "no arguments", "total_credits - total_usage", "US dollars"):
+                self.assertIn(words, instructions, mode)
+            self.assertEqual(tools.ttl_ms, ttl, mode)
+            self.assertEqual([tool.name for tool in tools.tools], ["get-credit-balance"])
 
 # --- Proxies, names and addresses: the connect phase -----------------------------------
 
