@@ -5,19 +5,28 @@
 """credits_gateway: your OpenRouter credit balance over REST and MCP, from one file.
 
 Set up:   python3 -m venv .venv && .venv/bin/pip install "mcp>=2.3,<3"
-Run it:   OPENROUTER_API_KEY=... .venv/bin/python credits_gateway.py   (or: uv run ...)
+Run it:   export OPENROUTER_API_KEY=...; .venv/bin/python credits_gateway.py   (or: uv run ...)
 Test it:  .venv/bin/python -m unittest -v test_credits_gateway
 
 It serves the Naftiko capability "OpenRouter API — Credits": GET /v1/credits (the upstream
 JSON object, unchanged) and /metrics on port 8080, the MCP tool "get-credit-balance" on
 port 9090 or --stdio, and --once for scripts; HELP_EPILOG below tells the rest.
 
-How it works: fetch_credits() makes the one upstream call with urllib, within --timeout and
-never following a redirect, and maps every failure to an UpstreamError in one place;
-SharedCall lets concurrent callers share it. One http.server handler, GatewayHandler,
-serves both ports: the same guards for every request, then the port's table of routes. REST
-answers in the handler's thread; POST /mcp goes to the mcp SDK's own ASGI app, on an asyncio
-loop in the MCP thread. main() serves until SIGINT or SIGTERM, then lets requests finish.
+How it works, in the order the file reads:
+  parse_config()    turns flags and environment into one checked config, or exits 2.
+  Deadlines         cuts what outlives its deadline: a slow client, a slow upstream call.
+  fetch_credits()   is every call to OpenRouter: urllib within --timeout, from the name lookup
+                    to the last byte (a Watchdog each), never following a redirect; with
+                    http_failure() and unreachable() it maps every failure to an UpstreamError.
+  SharedCall        lets concurrent callers share one call (and, with --cache-ttl, a success),
+                    checks OpenRouter's two zeros against GET /key, and hands out a Balance.
+  GatewayServer     is one listening port, and GatewayHandler its front door: every request on
+                    either port passes the same guards, then the port's table of Routes answers
+                    it, in one write.
+  REST_ROUTES       /v1/credits, /metrics, /health/*, and /openapi.json made from the table.
+  MCP_ROUTES        POST /mcp: call_app() hands it to the mcp SDK's ASGI app on the MCP loop.
+  Gateway           holds both ports, the MCP thread and its status; main() runs it until
+                    SIGINT or SIGTERM, then lets requests in flight finish.
 """
 import argparse
 import collections
@@ -39,7 +48,6 @@ import struct
 import sys
 import threading
 import time
-import types
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -53,12 +61,8 @@ MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
 MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
 MAX_REQUEST_BODY = 64 * 1024  # an MCP request is a few hundred bytes; GET needs none
 TOO_MANY = "The gateway is serving --max-connections clients; retry shortly."
-OAUTH_PATHS = ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp",
-               "/.well-known/oauth-authorization-server", "/.well-known/openid-configuration",
-               "/register")  # where OAuth-capable MCP clients look after a 401
 NO_OAUTH = ("This gateway has no OAuth: send its caller token as Authorization: Bearer <token> "
-            "(CREDITS_GATEWAY_TOKEN).")
-GUARDED_PATHS = ("/v1/credits", "/metrics", "/mcp")  # what reveals the balance: token-guarded
+            "(CREDITS_GATEWAY_TOKEN); a missing or wrong one gets 401.")
 HELP_EPILOG = """endpoints: GET /v1/credits, /metrics, /health/live, /health/ready, /openapi.json;
   POST /mcp: the MCP tool get-credit-balance (MCP needs the mcp package, on Python 3.10+)
 environment:
@@ -208,59 +212,62 @@ def find_proxy(url, environ):
     return Proxy(names[0], value, address)
 
 
-def loopback(address):
-    """Whether an IP address is loopback, the same on every Python: ::ffff:127.0.0.1 is
-    127.0.0.1 (ipaddress says so only from 3.13 on)."""
-    address = ipaddress.ip_address(address)
-    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+# --- Deadlines -----------------------------------------------------------------------
+
+class Deadlines:
+    """Cut each thing watched at its deadline: anything with shutdown(how), such as a client's
+    socket that has not sent its whole request within --idle-timeout, or an upstream call's
+    Watchdog at --timeout. Socket timeouts bound each read, not the whole, so a peer sending a
+    byte at a time would never trip them. One thread looks ten times a second for every
+    deadline on both sides (a timer thread per call cost 0.16 ms of each); the first watch()
+    starts it, so that importing this module starts nothing."""
+
+    tick = 0.1  # seconds between looks: a cut comes at most this late
+
+    def __init__(self):
+        self.due = {}  # each thing watched, and the time.monotonic() at which it is cut
+        self.lock = threading.Lock()  # so that two first watch()es start one thread
+        self.thread = None  # the thread that cuts, once something was watched
+
+    def watch(self, thing, deadline):
+        self.due[thing] = deadline
+        if self.thread is None:
+            with self.lock:
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self.cut_late, name="deadlines",
+                                                   daemon=True)
+                    self.thread.start()
+
+    def forget(self, thing):
+        self.due.pop(thing, None)
+
+    def cut_late(self):
+        while True:
+            time.sleep(self.tick)
+            now = time.monotonic()
+            for thing, deadline in list(self.due.items()):
+                if deadline < now:
+                    with contextlib.suppress(OSError):  # already closed
+                        thing.shutdown(socket.SHUT_RD)  # a reader sees the end; answers can go
 
 
-@functools.lru_cache(maxsize=256)  # a client sends the same Host every time: 3 µs saved each
-def is_loopback(host):
-    """Whether a Host header, or an Origin's host, names loopback (a port and [IPv6] allowed)."""
-    try:
-        name = urllib.parse.urlsplit("//" + host).hostname or ""  # lower case, no port or []
-        return name == "localhost" or loopback(name)
-    except ValueError:  # not an address, or a malformed one
-        return False
-
-
-def authorized(header, token):
-    """Whether an Authorization header (bytes) carries the caller token, if one is set: any case
-    of "Bearer" (RFC 9110 11.1), then the token, compared in constant time (no timing hints)."""
-    scheme, _, value = header.partition(b" ")
-    return not token or scheme.lower() == b"bearer" and hmac.compare_digest(value, token.encode())
+DEADLINES = Deadlines()  # for both ports' connections and every upstream call
 
 
 # --- The upstream call -------------------------------------------------------------
 
 class UpstreamError(Exception):
-    """The upstream call failed: `status` and `message` are what both surfaces answer."""
+    """The upstream call failed, and what both surfaces answer for it: `status` and `message`
+    (the gateway's HTTP status and its words), `upstream_status` (OpenRouter's, if one came),
+    `retry_after` (its Retry-After, if any) and `label` (the call's status for /metrics)."""
 
     def __init__(self, status, message, upstream_status=None, retry_after=""):
         super().__init__(message)
-        self.status, self.message = status, message
-        self.upstream_status, self.retry_after = upstream_status, retry_after
-        self.label = str(upstream_status or ("timeout" if status == 504 else "error"))  # metrics
-
-
-DEADLINES = {}  # what shut_down_late() cuts, and when: slow clients, slow upstream calls
-
-
-def shut_down_late():
-    """One thread for every deadline, on both sides: ten times a second, it shuts down what is
-    past its own. Socket timeouts bound each read, not the whole, so a peer sending a byte at
-    a time would never trip them; a timer thread per call cost 0.16 ms of each."""
-    while True:
-        time.sleep(0.1)
-        now = time.monotonic()
-        for late, deadline in list(DEADLINES.items()):
-            if deadline < now:
-                with contextlib.suppress(OSError):  # already closed
-                    late.shutdown(socket.SHUT_RD)  # a reader sees the end; an answer can go
-
-
-threading.Thread(target=shut_down_late, name="deadlines", daemon=True).start()
+        self.status = status
+        self.message = message
+        self.upstream_status = upstream_status
+        self.retry_after = retry_after
+        self.label = str(upstream_status or ("timeout" if status == 504 else "error"))
 
 
 def settle(future, function, *args):
@@ -286,14 +293,14 @@ def resolve(host, port, within):
 
 
 class Watchdog:
-    """An upstream call's connection, for DEADLINES: cut at --timeout as a whole. connect()
+    """One upstream call's connection, cut by DEADLINES at its deadline as a whole. connect()
     is where http.client makes its socket, so the deadline covers the name lookup, each address
     tried, a proxy's CONNECT, the TLS handshake, the head and the body alike."""
 
     def __init__(self, deadline):
-        self.deadline = deadline  # time.monotonic() by which the whole answer is in, or cut
+        self.deadline = deadline  # the time.monotonic() by which the whole answer is in
         self.sock = None  # the connection's socket, from the moment it exists
-        self.fired = False  # whether the deadline came before the whole answer
+        self.timed_out = False  # whether the deadline came before the whole answer
 
     def time_left(self):
         left = self.deadline - time.monotonic()
@@ -316,28 +323,44 @@ class Watchdog:
                 error = failure
         raise error
 
+    def guard(self, sock):
+        """Watch `sock` from now on: TLS wraps the connected socket into a new one."""
+        self.sock = sock
+
     def shutdown(self, how):
-        self.fired = True
+        self.timed_out = True
         if self.sock:  # else this comes again in a tenth of a second
             self.sock.shutdown(how)
 
 
+class UpstreamRequest(urllib.request.Request):
+    """A GET to OpenRouter with the key, and the Watchdog that bounds it."""
+
+    def __init__(self, url, key, watchdog):
+        super().__init__(url, headers={"Authorization": "Bearer " + key,
+                                       "Accept": "application/json",
+                                       "User-Agent": "credits-gateway/" + __version__})
+        self.watchdog = watchdog
+
+
 class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
                       urllib.request.HTTPRedirectHandler):
-    """urllib's handlers, but each connection is watched (see Watchdog), and redirects are
-    refused: urllib would send the key to any Location. A 3xx then comes as an HTTPError."""
+    """urllib's handlers, but each connection is made and watched by the request's Watchdog,
+    and redirects are refused: urllib would send the key to any Location. A 3xx then comes
+    as an HTTPError."""
 
     def do_open(self, connection_class, request, **options):
+        watchdog = request.watchdog
+
         class WatchedConnection(connection_class):  # HTTP or HTTPS, made for this request
             def connect(self):
-                self._create_connection = request.watchdog.connect  # http.client's own hook
+                self._create_connection = watchdog.connect  # http.client's own hook
                 super().connect()
-                request.watchdog.sock = self.sock  # TLS wrapped it in a new socket object
+                watchdog.guard(self.sock)
         return super().do_open(WatchedConnection, request, **options)
 
     def redirect_request(self, *args):
         return None
-
 
 
 def upstream_message(body, key):
@@ -390,28 +413,27 @@ def fetch_credits(config, path="/credits", deadline=None):
     """GET {base_url}{path} with the key, by `deadline` (by default --timeout from now): the
     JSON object, or UpstreamError. Every call to OpenRouter is this one."""
     url = config.base_url + path
-    request = urllib.request.Request(url, headers={
-        "Authorization": "Bearer " + config.key, "Accept": "application/json",
-        "User-Agent": "credits-gateway/" + __version__})
-    request.watchdog = watchdog = Watchdog(deadline or time.monotonic() + config.timeout)
-    DEADLINES[watchdog] = watchdog.deadline
+    watchdog = Watchdog(deadline or time.monotonic() + config.timeout)
+    DEADLINES.watch(watchdog, watchdog.deadline)
+    timed_out = False
     try:
         try:
-            response = config.opener.open(request, timeout=config.timeout)
+            response = config.opener.open(UpstreamRequest(url, config.key, watchdog),
+                                          timeout=config.timeout)
         except urllib.error.HTTPError as error:  # an error status: the error is the response
             response = error
         with response:
             body = response.read(MAX_UPSTREAM_BODY + 1)
     except (OSError, http.client.HTTPException) as error:  # URLError is an OSError too
         reason = getattr(error, "reason", error)  # urllib wraps connect errors, not read errors
-        if not (watchdog.fired or isinstance(reason, socket.timeout)):
+        timed_out = isinstance(reason, socket.timeout)  # urllib's own: the deadline all the same
+        if not (timed_out or watchdog.timed_out):
             raise unreachable(str(reason) or type(reason).__name__, config.proxy) from None
-        watchdog.fired = True  # urllib's own timeout: the deadline has come all the same
     except Exception as error:  # a bug's, or urllib's: an answer all the same, and no secret
         raise unreachable("%s in the upstream call" % type(error).__name__, config.proxy)
     finally:
-        DEADLINES.pop(watchdog)
-    if watchdog.fired:  # whatever came back before the cut is not the whole answer
+        DEADLINES.forget(watchdog)
+    if timed_out or watchdog.timed_out:  # what came back before the cut is not the whole
         raise UpstreamError(504, "OpenRouter did not answer within %g s." % config.timeout)
     status = response.getcode()
     if status != 200:
@@ -429,6 +451,18 @@ def fetch_credits(config, path="/credits", deadline=None):
     return credits
 
 
+def balance_of(credits):
+    """(total_credits, total_usage) from an upstream answer as floats, or None if either is no
+    number, or one no float holds (JSON allows an integer of 400 digits)."""
+    data = credits.get("data") if isinstance(credits.get("data"), dict) else {}
+    numbers = data.get("total_credits"), data.get("total_usage")
+    if not all(type(number) in (int, float) for number in numbers):
+        return None
+    with contextlib.suppress(OverflowError):
+        return float(numbers[0]), float(numbers[1])
+    return None
+
+
 def is_management_key(config, deadline):
     """Whether OpenRouter's GET /key says the key is a management key, or UpstreamError."""
     try:
@@ -443,22 +477,32 @@ def is_management_key(config, deadline):
                         error.upstream_status, error.retry_after)
 
 
+# --- Sharing the call ----------------------------------------------------------------
+
+Balance = collections.namedtuple("Balance", "credits fetched_at body")  # body: credits as JSON
+
+
 class SharedCall:
-    """fetch_credits() as both surfaces call it. Callers that arrive while a call is in flight
+    """The balance as every surface asks for it. Callers that arrive while a call is in flight
     share its outcome (single flight), and with --cache-ttl a success (never an error) is
-    reused. No lock is held over the network. Each real call is counted, for /metrics."""
+    reused. No lock is held over the network. Each real call is counted, for /metrics.
+
+    flight is a concurrent.futures.Future of the call in progress, if any, and last the done
+    Future of the last success; each gives a Balance, or raises UpstreamError. The lock
+    guards both and calls; management_key is written by the one caller in flight."""
 
     def __init__(self, config):
-        self.config, self.lock = config, threading.Lock()
-        self.flight = None  # a concurrent.futures.Future of the call in progress
-        self.last = None  # the last success: a done Future of (credits, when fetched)
+        self.config = config
+        self.lock = threading.Lock()
+        self.flight = None
+        self.last = None
         self.calls = collections.Counter()  # real upstream calls, by status (see UpstreamError)
         self.management_key = None  # once /key was asked: whether the key is one (it stays so)
 
     def join(self):
         """The Future to wait on, and whether this caller is to make the call: fly()."""
         with self.lock:
-            if self.last and time.monotonic() - self.last.result()[1] < self.config.cache_ttl:
+            if self.last and time.monotonic() - self.last.result().fetched_at < self.config.cache_ttl:
                 return self.last, False
             if self.flight is None:
                 self.flight = concurrent.futures.Future()
@@ -470,7 +514,7 @@ class SharedCall:
 
     def fly(self, flight):
         """Make the call, and hand its outcome, whatever it is, to every caller of `flight`."""
-        settle(flight, lambda: (self.fetch(), time.monotonic()))
+        settle(flight, self.fetch)
         error = flight.exception()
         with self.lock:
             self.flight = None
@@ -478,7 +522,7 @@ class SharedCall:
             self.calls[getattr(error, "label", "error") if error else "200"] += 1
 
     def fetch(self):
-        """The balance, or UpstreamError. OpenRouter has been seen to answer an inference key
+        """A new Balance, or UpstreamError. OpenRouter has been seen to answer an inference key
         with two zeros, not the 403 it documents: for two zeros, GET /key tells whether the key
         is a management key (asked once: a key keeps its kind), within the same --timeout."""
         deadline = time.monotonic() + self.config.timeout
@@ -490,10 +534,11 @@ class SharedCall:
             raise UpstreamError(502, "OpenRouter answered two zeros for an inference key, not a "
                                 "balance: /credits answers only for a management key; create one"
                                 " at %s." % MANAGEMENT_KEYS_URL, 200)
-        return credits
+        # Encoded once, here: every caller sharing this call, or reusing it, sends these bytes.
+        return Balance(credits, time.monotonic(), json.dumps(credits).encode())
 
     def get(self):
-        """For a thread: (credits, when fetched), or UpstreamError. The loop's way is async."""
+        """For a thread: a Balance, or UpstreamError. The MCP loop's way is async."""
         flight, leading = self.join()
         if leading:
             self.fly(flight)
@@ -510,71 +555,133 @@ def error_body(status, message, upstream_status=None):
     return {"error": error}
 
 
+def loopback(address):
+    """Whether an IP address is loopback, the same on every Python: ::ffff:127.0.0.1 is
+    127.0.0.1 (ipaddress says so only from 3.13 on)."""
+    address = ipaddress.ip_address(address)
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+
+@functools.lru_cache(maxsize=256)  # a client sends the same Host every time: 3 µs saved each
+def is_loopback(host):
+    """Whether a Host header, or an Origin's host, names loopback (a port and [IPv6] allowed)."""
+    try:
+        name = urllib.parse.urlsplit("//" + host).hostname or ""  # lower case, no port or []
+        return name == "localhost" or loopback(name)
+    except ValueError:  # not an address, or a malformed one
+        return False
+
+
+def authorized(header, token):
+    """Whether an Authorization header (bytes) carries the caller token, if one is set: any case
+    of "Bearer" (RFC 9110 11.1), then the token, compared in constant time (no timing hints)."""
+    scheme, _, value = header.partition(b" ")
+    return not token or scheme.lower() == b"bearer" and hmac.compare_digest(value, token.encode())
+
+
+# A path's Route: handler(gateway, handler) answers it, for the methods it takes; guarded: it
+# reveals the balance, so the caller token guards it; operation: its OpenAPI description.
+Route = collections.namedtuple("Route", "answer methods guarded operation")
+Refusal = collections.namedtuple("Refusal", "status message headers")  # see refusal()
+CLOSE = {"Connection": "close"}  # for a refusal after which the connection cannot go on
+
+
 class GatewayHandler(http.server.BaseHTTPRequestHandler):
-    """One connection to either port. Each request passes the same guards, then its port's
-    table of routes answers it. Every answer leaves in one write, through respond()."""
+    """One connection to either port; http.server calls dispatch() for each request on it.
+
+    Each request passes the same guards, then its port's table of routes answers it. The
+    head is read (command, path, headers: see BaseHTTPRequestHandler), then the head alone
+    may be refused (refusal_of_head()); else the body is read (read_body()), and the whole
+    request may be refused (refusal()); else the route answers. Every answer leaves in one
+    write, through respond(). What a request adds to the handler's state:
+
+    - admitted: whether this connection holds one of the port's slots (--max-connections);
+    - started: the time.monotonic() at which the request's head was in (the access log's);
+    - request_path: the path without its query;
+    - body: the request's body, once read."""
 
     protocol_version = "HTTP/1.1"  # keep-alive
-    command = None  # the request's method, once its line is read (answer() looks for HEAD)
     server_version = "credits-gateway/" + __version__
     disable_nagle_algorithm = True  # with the single write: no 40 ms delayed-ACK stall
+    command = None  # the request's method, once its line is read (answer() looks for HEAD)
+    body = b""
 
     def dispatch(self):
         self.started = time.monotonic()  # the access log times the answer, not the client's pause
         self.request_path = self.path.partition("?")[0]
         route = self.server.routes.get(self.request_path)
-        refusal = self.refusal()
+        refusal = self.refusal_of_head()
+        if refusal is None:
+            self.body = self.read_body()
+            refusal = self.refusal(route)
         if refusal:
             self.refuse(*refusal)
-        elif route is None and self.request_path in OAUTH_PATHS:  # a client's OAuth discovery
+        elif route is None and (self.request_path == "/register"
+                                or "/.well-known/" in self.request_path):  # OAuth discovery
             self.refuse(404, NO_OAUTH)
         elif route is None:
             self.refuse(404, "No such path; this port serves %s." % ", ".join(self.server.routes))
-        elif self.command not in self.server.methods:
-            message = "Use %s on %s." % (" or ".join(self.server.methods), self.request_path)
-            self.refuse(405, message, {"Allow": ", ".join(self.server.methods)})
+        elif self.command not in route.methods:
+            message = "Use %s on %s." % (" or ".join(route.methods), self.request_path)
+            self.refuse(405, message, {"Allow": ", ".join(route.methods)})
         else:
-            self.server.busy.add(self)  # shutdown waits for these answers
+            self.server.busy.add(self)  # a stop waits for these answers
             try:
-                route(self)
+                route.answer(self.server.gateway, self)
             finally:
                 self.server.busy.discard(self)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = dispatch
     do_OPTIONS = do_TRACE = do_QUERY = dispatch
 
-    def refusal(self):
-        """Every protective check, in order: (status, message, headers) to refuse, or None.
-        It reads the body, needed or not: the connection's next request starts after it."""
-        close = {"Connection": "close"}
-        if not self.admitted:
-            return 503, TOO_MANY, close
+    def content_length(self):
+        """The body's declared length, or None if it is not one plain Content-Length."""
         lengths = set(self.headers.get_all("Content-Length", ["0"]))  # RFC 9112 6.3: one only
         length = lengths.pop() if len(lengths) == 1 else ""
         if "Transfer-Encoding" in self.headers or not (
                 length.isascii() and length.isdigit() and len(length) <= 9):
-            return 400, "Send a request body, if any, with one plain Content-Length.", close
-        if int(length) > MAX_REQUEST_BODY:
-            return 413, "A request body over 64 KiB is refused.", close
-        self.body = self.rfile.read(int(length)) or b""  # None: SO_RCVTIMEO fired
-        DEADLINES.pop(self.connection, None)  # the request is in: see handle_one_request()
-        if len(self.body) < int(length):  # the client left, or was too slow: do nothing for it
-            return 400, "The request body ended before its Content-Length.", close
+            return None
+        return int(length)
+
+    def refusal_of_head(self):
+        """The checks the head alone decides, before any body is read: a Refusal, or None."""
+        length = self.content_length()
+        if not self.admitted:
+            return Refusal(503, TOO_MANY, CLOSE)
+        if length is None:
+            return Refusal(400, "Send a request body, if any, with one plain Content-Length.",
+                           CLOSE)
+        if length > MAX_REQUEST_BODY:
+            return Refusal(413, "A request body over 64 KiB is refused.", CLOSE)
+        return None
+
+    def read_body(self):
+        """Read the body, needed or not: the connection's next request starts after it. The
+        request is then in, so --idle-timeout no longer applies (see handle_one_request())."""
+        body = self.rfile.read(self.content_length()) or b""  # None: SO_RCVTIMEO fired
+        DEADLINES.forget(self.connection)
+        return body
+
+    def refusal(self, route):
+        """The checks of a whole request, in order: a Refusal, or None."""
         host, origin = self.headers.get("Host", "localhost"), self.headers.get("Origin")
+        if len(self.body) < self.content_length():  # the client left, or was too slow
+            return Refusal(400, "The request body ended before its Content-Length.", CLOSE)
         if self.server.loopback_only and not is_loopback(host):  # against DNS rebinding
-            return 421, "On loopback, only a loopback Host like localhost is served.", {}
+            return Refusal(421, "On loopback, only a loopback Host like localhost is served.", {})
         if self.server.loopback_only and origin and not is_loopback(origin.partition("//")[2]):
-            return 403, "On loopback, only a page from a loopback address may call.", {}
-        if self.request_path in GUARDED_PATHS and not authorized(
+            return Refusal(403, "On loopback, only a page from a loopback address may call.", {})
+        if route and route.guarded and not authorized(
                 self.headers.get("Authorization", "").encode("latin-1"), self.server.config.token):
-            return 401, "Send Authorization: Bearer <caller token>.", {"WWW-Authenticate": "Bearer"}
+            return Refusal(401, "Send Authorization: Bearer <caller token>.",
+                           {"WWW-Authenticate": "Bearer"})
         return None
 
     def send_error(self, code, message=None, explain=None):
-        """http.server's own errors (400, 414, 431, 501, 505) in JSON. It calls this when
-        a request could not be read whole, so the connection closes after the answer."""
+        """http.server's own errors (400, 414, 431, 501, 505), refused as the gateway's. It
+        calls this when a request could not be read whole: the connection closes after."""
         self.request_path = self.path.partition("?")[0]
-        self.refuse(code, (message or self.responses[code][0]) + ".", {"Connection": "close"})
+        self.refuse(code, (message or self.responses[code][0]) + ".", CLOSE)
 
     def refuse(self, status, message, headers=None):
         """An answer from the gateway itself, not OpenRouter: in OpenRouter's error shape on
@@ -635,22 +742,25 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
                 self.connection.settimeout(1)
                 self.handle_one_request()
             else:  # as many are being refused: answer at once, holding no descriptor for long
-                self.started, self.request_path = time.monotonic(), ""
+                self.started = time.monotonic()
+                self.request_path = ""
                 self.close_connection = True
-                self.refuse(503, TOO_MANY, {"Connection": "close"})
+                self.refuse(503, TOO_MANY, CLOSE)
         except (ConnectionError, BlockingIOError, socket.timeout):
             pass  # the client went away or timed out: nothing to answer, nothing to report
         finally:
-            DEADLINES.pop(self.connection, None)
+            DEADLINES.forget(self.connection)
             if self.admitted:
                 self.server.slots.release()
             if refusing:
                 self.server.refusals.release()
 
     def handle_one_request(self):
-        self.path, self.request_path, self.started = "", "", time.monotonic()
+        self.path = ""
+        self.request_path = ""
+        self.started = time.monotonic()
         # --idle-timeout for the whole request, head and body, however it trickles in
-        DEADLINES[self.connection] = self.started + self.server.config.idle_timeout
+        DEADLINES.watch(self.connection, self.started + self.server.config.idle_timeout)
         super().handle_one_request()
 
     def log_message(self, format, *args):
@@ -658,15 +768,35 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
 
 class GatewayServer(http.server.ThreadingHTTPServer):
+    """One listening port, REST or MCP, with what its front door needs to guard it.
+
+    gateway is the Gateway its routes answer for, config its config, surface "REST" or "MCP"
+    and routes its table ({path: Route}). loopback_only says whether the address bound is
+    loopback (decided by the address, not its spelling: "127.1" counts), which turns the Host
+    and Origin checks on. slots and refusals bound the connections served at once, and those
+    read only to be refused; timeval is --idle-timeout for setsockopt; busy holds the handlers
+    answering a request, which close() waits for."""
+
     request_queue_size = 1024  # socketserver's 5 drops connections under a burst of clients
 
-    def __init__(self, host, port):
-        """Listen on the first address `host` names, IPv4 or IPv6 ("::" takes IPv4 too, unless
-        the OS makes IPv6 sockets IPv6-only: Linux's net.ipv6.bindv6only)."""
+    def __init__(self, gateway, surface, port, routes, cap):
+        """Listen on the first address --host names, IPv4 or IPv6 ("::" takes IPv4 too, unless
+        the OS makes IPv6 sockets IPv6-only: Linux's net.ipv6.bindv6only), or OSError."""
+        config = gateway.config
         family, _, _, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+            config.host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
         self.address_family = family  # socketserver makes its socket with this: set it first
         super().__init__(address, GatewayHandler)
+        self.gateway = gateway
+        self.config = config
+        self.surface = surface
+        self.routes = routes
+        self.loopback_only = loopback(self.server_address[0])
+        seconds = config.idle_timeout
+        self.timeval = struct.pack("ll", int(seconds), int(seconds % 1 * 1e6))
+        self.slots = threading.BoundedSemaphore(cap)
+        self.refusals = threading.BoundedSemaphore(cap)
+        self.busy = set()  # set.add and discard are atomic
 
     def get_request(self):
         """accept(), but out of descriptors, wait: retried at once, it would spin a core."""
@@ -681,6 +811,19 @@ class GatewayServer(http.server.ThreadingHTTPServer):
         """Where this port answers `path`, as a client writes it: http://[::1]:8080/v1/credits."""
         host, port = self.server_address[:2]
         return "http://%s:%d%s" % ("[%s]" % host if ":" in host else host, port, path)
+
+    def serve(self):
+        """Answer on this port from now on, in a thread of its own."""
+        threading.Thread(target=self.serve_forever, args=(0.1,), daemon=True).start()
+
+    def close(self, grace):
+        """Stop accepting, then give requests in flight `grace` seconds; idle connections just
+        go. Call it from any thread but the port's own serve_forever(), which it waits for."""
+        self.shutdown()
+        self.server_close()
+        deadline = time.monotonic() + grace
+        while self.busy and time.monotonic() < deadline:
+            time.sleep(0.02)
 
 
 def connection_cap(config, ports):
@@ -705,75 +848,29 @@ def connection_cap(config, ports):
     return room
 
 
-def open_port(config, port, surface, cap):
-    """Bind and listen on a port (OSError if busy); connections wait there until serve()."""
-    server = GatewayServer(config.host, port)
-    server.config = config
-    server.surface = surface  # REST or MCP: how the front door words its own refusals
-    # Decided by the address bound, not its spelling: "127.1" and a name for 127.0.1.1 count.
-    server.loopback_only = loopback(server.server_address[0])
-    server.timeval = struct.pack("ll", int(config.idle_timeout), int(config.idle_timeout % 1 * 1e6))
-    server.slots = threading.BoundedSemaphore(cap)  # connections served at once
-    server.refusals = threading.BoundedSemaphore(cap)  # connections read only to be refused
-    server.busy = set()  # handlers answering a request; set.add and discard are atomic
-    return server
-
-
-def serve(server, routes, methods):
-    """Answer on a bound port: `routes` maps each path to a function of the handler."""
-    server.routes, server.methods = routes, methods
-    threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True).start()
-
-
-def close_port(server, grace):
-    """Stop accepting, then give requests in flight `grace` seconds; idle connections just go.
-    Call it from any thread but the port's own serve_forever(), which it waits for."""
-    server.shutdown()
-    server.server_close()
-    deadline = time.monotonic() + grace
-    while server.busy and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
 # --- REST ----------------------------------------------------------------------------
 
-def get_credits(handler):
+def get_credits(gateway, handler):
     """GET /v1/credits: the upstream object unchanged, or the UpstreamError as JSON."""
-    server = handler.server
     try:
-        credits, fetched_at = server.upstream.get()
+        balance = gateway.upstream.get()
     except UpstreamError as error:
         headers = {"Cache-Control": "no-store", "Retry-After": error.retry_after}
         body = error_body(error.status, error.message, error.upstream_status)
         return handler.send_json(error.status, body, headers)
-    encoded = server.encoded
-    if encoded[0] is not credits:  # a balance reused from the cache is encoded once, not each time
-        encoded = server.encoded = (credits, json.dumps(credits).encode())
-    ttl, age = server.config.cache_ttl, time.monotonic() - fetched_at
+    ttl, age = gateway.config.cache_ttl, time.monotonic() - balance.fetched_at
     # RFC 9111: a client may reuse a cached answer for max-age minus its Age
     cached = {"Cache-Control": "max-age=%d" % ttl, "Age": "%d" % age}
-    handler.send_json(200, encoded[1], cached if ttl else {"Cache-Control": "no-store"})
+    handler.send_json(200, balance.body, cached if ttl else {"Cache-Control": "no-store"})
 
 
-def balance_of(credits):
-    """(total_credits, total_usage) from an upstream answer as floats, or None if either is no
-    number, or one no float holds (JSON allows an integer of 400 digits)."""
-    data = credits.get("data") if isinstance(credits.get("data"), dict) else {}
-    numbers = data.get("total_credits"), data.get("total_usage")
-    if not all(type(number) in (int, float) for number in numbers):
-        return None
-    with contextlib.suppress(OverflowError):
-        return float(numbers[0]), float(numbers[1])
-    return None
-
-
-def get_metrics(handler):
+def get_metrics(gateway, handler):
     """GET /metrics in Prometheus' text format 0.0.4. Each scrape reads the balance through the
     shared call, as Prometheus' guide for exporters advises; when that fails, or the answer
     has no numbers, the balance is left out rather than shown stale."""
-    upstream, lines = handler.server.upstream, []
+    lines = []
     try:
-        balance = balance_of(upstream.get()[0])
+        balance = balance_of(gateway.upstream.get().credits)
     except UpstreamError:
         balance = None
 
@@ -788,62 +885,71 @@ def get_metrics(handler):
                ("", credits - usage))
     metric("openrouter_up", "gauge", "1 if this scrape read the balance from OpenRouter, else 0.",
            ("", int(balance is not None)))
+    calls = sorted(gateway.upstream.calls.items())
     metric("credits_gateway_upstream_calls_total", "counter",
            "Calls made to OpenRouter, by HTTP status (timeout, error: none came back).",
-           *[('{status="%s"}' % status, count) for status, count in sorted(upstream.calls.items())])
+           *[('{status="%s"}' % status, count) for status, count in calls])
     metric("credits_gateway_build_info", "gauge", "Always 1; the gateway's version is its label.",
            ('{version="%s"}' % __version__, 1))
     handler.respond(200, ("\n".join(lines) + "\n").encode(), {
         "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"})
 
 
-def get_ready(handler):
-    ready = handler.server.is_ready()
+def get_ready(gateway, handler):
+    ready = gateway.mcp_status in ("off", "ready")
     handler.send_json(200 if ready else 503, {"status": "UP" if ready else "DOWN"})
 
 
+def get_openapi(gateway, handler):
+    handler.send_json(200, describe(REST_ROUTES, bool(gateway.config.token)))
+
+
+def described(text, schema):
+    """An OpenAPI response: `text`, and a JSON body of the named schema (see describe())."""
+    return {"description": text, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/" + schema}}}}
+
+
+# An OpenAPI operation: its name and text, its answers ({status: response}), and the error
+# statuses of its own; describe() adds what the front door may refuse, the same for all.
+Operation = collections.namedtuple("Operation", "name text answers errors")
+GET = ("GET", "HEAD")
+UP = described("UP.", "Status")
 REST_ROUTES = {
-    "/v1/credits": get_credits,
-    "/metrics": get_metrics,
-    "/health/live": lambda handler: handler.send_json(200, {"status": "UP"}),
-    "/health/ready": get_ready,
-    "/openapi.json": lambda handler: handler.send_json(
-        200, describe_rest(bool(handler.server.config.token)))}
+    "/v1/credits": Route(get_credits, GET, True, Operation(
+        "getCredits", "The balance, as OpenRouter answers it: total_credits bought and "
+        "total_usage spent, in US dollars.", {"200": described("The balance.", "Credits")},
+        ("429", "502", "504"))),
+    "/metrics": Route(get_metrics, GET, True, Operation(
+        "getMetrics", "The balance and the calls made for it, for Prometheus.",
+        {"200": {"description": "Prometheus text format 0.0.4.",
+                 "content": {"text/plain": {"schema": {"type": "string"}}}}}, ())),
+    "/health/live": Route(lambda gateway, handler: handler.send_json(200, {"status": "UP"}),
+                          GET, False, Operation("getLive", "UP while the process serves.",
+                                                {"200": UP}, ())),
+    "/health/ready": Route(get_ready, GET, False, Operation(
+        "getReady", "UP once both ports serve.",
+        {"200": UP, "503": described("DOWN, or an error.", "StatusOrError")}, ())),
+    "/openapi.json": Route(get_openapi, GET, False, Operation(
+        "getOpenApi", "This description.", {"200": described("OpenAPI 3.1.", "Object")}, ())),
+}
 
 
-def serve_rest(server, upstream, is_ready):
-    """Answer on the bound REST port."""
-    server.upstream, server.is_ready = upstream, is_ready
-    server.encoded = (None, b"")  # the last balance answered, and its JSON
-    serve(server, REST_ROUTES, ("GET", "HEAD"))
-    return server
+def describe(routes, with_token):
+    """The REST API in OpenAPI 3.1, made from its routes: every status each path can answer
+    (401 only where a caller token guards it)."""
+    refusals = ("400", "403", "413", "414", "421", "431", "503", "505")  # see GatewayHandler
+    error = described("An error in OpenRouter's shape; its message says what went wrong.",
+                      "Error")
+    paths = {}
+    for path, route in routes.items():
+        guarded = route.guarded and with_token
+        statuses = refusals + route.operation.errors + (("401",) if guarded else ())
+        paths[path] = {"get": {
+            "operationId": route.operation.name, "description": route.operation.text,
+            "tags": ["gateway"], "security": [{"bearer": []}] if guarded else [],
+            "responses": {**dict.fromkeys(statuses, error), **route.operation.answers}}}
 
-
-def describe_rest(with_token):
-    """This REST API in OpenAPI 3.1: every status of each path (401 only with a caller token)."""
-    def answer(text, schema="Error"):
-        return {"description": text, "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/" + schema}}}}
-
-    def get(name, text, ok, *errors, guarded=False):
-        """A GET operation: its 200, its own errors, and what the front door may refuse."""
-        error = answer("An error in OpenRouter's shape; its message says what went wrong.")
-        refusals = ("400", "403", "413", "414", "421", "431", "503", "505")
-        errors += ("401",) if guarded and with_token else ()
-        return {"get": {"operationId": name, "description": text, "tags": ["gateway"],
-                        "security": [{"bearer": []}] if guarded and with_token else [],
-                        "responses": {**dict.fromkeys(refusals + errors, error), "200": ok}}}
-
-    up, spec = answer("UP.", "Status"), answer("OpenAPI 3.1.", "Object")
-    credits = get("getCredits", "The balance, as OpenRouter answers it: total_credits bought "
-                  "and total_usage spent, in US dollars.", answer("The balance.", "Credits"),
-                  "429", "502", "504", guarded=True)
-    metrics = get("getMetrics", "The balance and the calls made for it, for Prometheus.",
-                  {"description": "Prometheus text format 0.0.4.",
-                   "content": {"text/plain": {"schema": {"type": "string"}}}}, guarded=True)
-    ready = get("getReady", "UP once both ports serve.", up)
-    ready["get"]["responses"]["503"] = answer("DOWN, or an error.", "StatusOrError")
-    bearer = {"bearer": {"type": "http", "scheme": "bearer"}} if with_token else {}
     def required(**properties):
         return {"type": "object", "required": list(properties), "properties": properties}
     return {
@@ -853,17 +959,19 @@ def describe_rest(with_token):
                  "contact": {"name": "credits_gateway"}},
         "servers": [{"url": "/"}],  # wherever this description was served from
         "tags": [{"name": "gateway", "description": "The balance, and the gateway's health."}],
-        "paths": {"/v1/credits": credits, "/metrics": metrics, "/health/ready": ready,
-                  "/health/live": get("getLive", "UP while the process serves.", up),
-                  "/openapi.json": get("getOpenApi", "This description.", spec)},
-        "components": {"securitySchemes": bearer, "schemas": {
-            "Credits": {"type": "object", "description": "OpenRouter's answer, passed on as it "
-                        "came: today {\"data\": {\"total_credits\": X, \"total_usage\": Y}}."},
-            "Status": required(status={"enum": ["UP", "DOWN"]}),
-            "Error": required(error=required(code={"type": "integer"}, message={"type": "string"})),
-            "StatusOrError": {"anyOf": [{"$ref": "#/components/schemas/Status"},
-                                        {"$ref": "#/components/schemas/Error"}]},
-            "Object": {"type": "object"}}}}
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}} if with_token
+            else {},
+            "schemas": {
+                "Credits": {"type": "object", "description": "OpenRouter's answer, passed on as "
+                            "it came: today {\"data\": {\"total_credits\": X, \"total_usage\": Y}}."},
+                "Status": required(status={"enum": ["UP", "DOWN"]}),
+                "Error": required(error=required(code={"type": "integer"},
+                                                 message={"type": "string"})),
+                "StatusOrError": {"anyOf": [{"$ref": "#/components/schemas/Status"},
+                                            {"$ref": "#/components/schemas/Error"}]},
+                "Object": {"type": "object"}}}}
 
 
 # --- MCP -----------------------------------------------------------------------------
@@ -890,10 +998,10 @@ def build_mcp_server(upstream):
     from mcp.types import CallToolResult, TextContent, ToolAnnotations
     # The SDK's log lines get the gateway's prefix (MCPServer's own basicConfig is then a no-op).
     logging.basicConfig(format="credits-gateway: %(message)s", level=logging.WARNING)
+    # The tool list is the same for every caller and all the process's life: a day's hint.
+    hints = {"tools/list": CacheHint(ttl_ms=24 * 3600 * 1000, scope="public")}
     # subscriptions=False: no subscriptions/listen, whose answer is a stream that never ends.
     # The tool list never changes, so a listener has nothing to hear; it gets "Method not found".
-    # The list is the same for every caller and all the process's life: a day's hint is safe.
-    hints = {"tools/list": CacheHint(ttl_ms=24 * 3600 * 1000, scope="public")}
     server = MCPServer("openrouter-credits", version=__version__, instructions=INSTRUCTIONS,
                        log_level="WARNING", cache_hints=hints, subscriptions=False)
     annotations = ToolAnnotations(read_only_hint=True, destructive_hint=False,
@@ -907,7 +1015,7 @@ def build_mcp_server(upstream):
         if leading:
             asyncio.get_running_loop().run_in_executor(None, upstream.fly, flight)
         try:
-            return (await asyncio.wrap_future(flight))[0]
+            return (await asyncio.wrap_future(flight)).credits
         except UpstreamError as error:  # a ToolError would prefix "Error executing tool ..."
             return CallToolResult(is_error=True,
                                   content=[TextContent(type="text", text=error.message)])
@@ -926,68 +1034,64 @@ def build_mcp_app(upstream):
 
 
 async def call_app(app, handler):
-    """Run one request through the ASGI app, on the MCP loop. Once the answer is whole, send()
-    writes what the socket takes at once (sooner than waking the handler thread), and leaves
-    the rest, (status, bytes), to the handler thread: a client must never hold up the loop."""
+    """Run one request through the ASGI app, on the MCP loop: (status, the bytes not yet
+    sent). Once the answer is whole, send() writes what the socket takes at once (sooner than
+    waking the handler thread), and leaves the rest to the handler thread: a client must
+    never hold up the loop."""
     import asyncio  # here and below, not at the top: REST alone starts sooner and smaller
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
              "http_version": handler.request_version[5:], "method": handler.command,
              "path": handler.request_path, "query_string": b"",  # /mcp takes no query
              "headers": [(name.lower().encode("latin-1"), value.encode("latin-1"))
                          for name, value in handler.headers.items()]}
-    messages = [{"type": "http.request", "body": handler.body}]
+    request = {"type": "http.request", "body": handler.body}  # given once, then None
     answered = asyncio.Event()
-    status, headers, body, unsent = [], {}, [], []
+    status = None
+    headers = {}
+    body = []
+    unsent = b""
 
     async def receive():
-        if messages:
-            return messages.pop()
+        nonlocal request
+        if request:
+            message, request = request, None
+            return message
         await answered.wait()  # the body comes once; returning it again would spin the loop
         return {"type": "http.disconnect"}
 
     async def send(message):
+        nonlocal status, unsent
         if message["type"] == "http.response.start":
-            status.append(message["status"])
+            status = message["status"]
             headers.update((name.decode("latin-1").title(), value.decode("latin-1"))
                            for name, value in message["headers"] if name != b"content-length")
             return
         body.append(message.get("body", b""))
         if not message.get("more_body"):
-            payload = handler.answer(status[0], b"".join(body), headers)
+            unsent = handler.answer(status, b"".join(body), headers)
             try:
-                payload = payload[handler.connection.send(payload, socket.MSG_DONTWAIT):]
+                unsent = unsent[handler.connection.send(unsent, socket.MSG_DONTWAIT):]
             except BlockingIOError:
                 pass  # the client's buffer is full: the handler thread writes it all
             except OSError:
-                payload = b""  # the client left: nothing to answer, as on REST
-            unsent.append((status[0], payload))
+                unsent = b""  # the client left: nothing to answer, as on REST
             answered.set()
 
     await app(scope, receive, send)
-    return unsent[0]
+    return status, unsent
 
 
-async def serve_mcp(app, server, state):
-    """While the app's lifespan runs (it starts the SDK's session manager), answer on the
-    MCP port. On stop, close the port and let calls in flight finish on this loop."""
+def post_mcp(gateway, handler):
+    """POST /mcp, in the handler's thread: hand the request to the MCP loop, and wait."""
     import asyncio
-    loop = asyncio.get_running_loop()
+    if gateway.stopped.is_set():  # the loop may close before it could answer
+        return handler.refuse(503, "The gateway is stopping; retry on a new connection.", CLOSE)
+    call = asyncio.run_coroutine_threadsafe(call_app(gateway.mcp_app, handler), gateway.mcp_loop)
+    status, unsent = call.result()
+    handler.send_answer(status, unsent)
 
-    def post_mcp(handler):  # in the handler's thread: hand the request to the loop, and wait
-        if state.stopped.is_set():  # the loop may close before it could answer
-            message = "The gateway is stopping; retry on a new connection."
-            return handler.refuse(503, message, {"Connection": "close"})
-        status, unsent = asyncio.run_coroutine_threadsafe(call_app(app, handler), loop).result()
-        handler.send_answer(status, unsent)
 
-    async with app.router.lifespan_context(app):
-        if state.stopped.is_set():  # stopped while mcp was importing
-            return
-        serve(server, {"/mcp": post_mcp}, ("POST",))
-        state.mcp_ready = True  # first: whoever reads the line below finds /health/ready UP
-        log("MCP listening on " + server.url("/mcp"))
-        await loop.run_in_executor(None, state.stopped.wait)
-        await loop.run_in_executor(None, close_port, server, server.config.timeout + 1)
+MCP_ROUTES = {"/mcp": Route(post_mcp, ("POST",), True, None)}
 
 
 def missing_mcp(error):
@@ -995,21 +1099,6 @@ def missing_mcp(error):
     if sys.version_info < (3, 10):
         return "mcp needs Python 3.10+, and this is %d.%d" % sys.version_info[:2]
     return '%s (pip install "mcp>=2.3,<3" in this Python\'s environment)' % error
-
-
-def run_mcp(upstream, server, state):
-    """The MCP thread. Without mcp, MCP is off and REST goes on; if MCP fails, all stops."""
-    import asyncio
-    try:
-        asyncio.run(serve_mcp(build_mcp_app(upstream), server, state))
-    except ImportError as error:
-        state.mcp_off = True  # first: whoever reads the line below finds /health/ready UP
-        log("MCP is off: %s; REST still serves." % missing_mcp(error))
-    finally:
-        server.server_close()  # if it never served
-        if not (state.stopped.is_set() or state.mcp_off):  # MCP ended on its own: stop all
-            state.mcp_failed = True
-            state.stopped.set()
 
 
 def serve_stdio(config):
@@ -1025,48 +1114,99 @@ def serve_stdio(config):
     return 0
 
 
-# --- main ----------------------------------------------------------------------------
+# --- The gateway, and main ------------------------------------------------------------
 
-def start(config, stopped=None):
-    """Bind both ports (exit 1 before anything serves if one is busy), then serve them."""
-    state = types.SimpleNamespace(stopped=stopped or threading.Event(), mcp=None, mcp_thread=None,
-                                  mcp_off=config.no_mcp, mcp_ready=False, mcp_failed=False)
-    ports = {"REST": config.rest_port} if config.no_mcp else {
-        "REST": config.rest_port, "MCP": config.mcp_port}
-    cap = connection_cap(config, len(ports))
-    servers, busy = {}, []
-    for surface, port in ports.items():  # every port tried, so that one line names all busy
+class Gateway:
+    """Both ports, the MCP thread that serves one of them, and the call they share.
+
+    config is what parse_config() made, and upstream the SharedCall of both surfaces. rest and
+    mcp are the two GatewayServers (mcp is None with --no-mcp). mcp_status is "off", "starting",
+    "ready" or "failed", and the MCP thread, mcp_thread, sets it; while it serves, mcp_loop is
+    its asyncio loop and mcp_app the SDK's ASGI app on it. stopped is set to stop it all."""
+
+    def __init__(self, config, stopped=None):
+        self.config = config
+        self.upstream = SharedCall(config)
+        self.stopped = stopped or threading.Event()
+        self.rest = None
+        self.mcp = None
+        self.mcp_status = "off" if config.no_mcp else "starting"
+        self.mcp_thread = None
+        self.mcp_loop = None
+        self.mcp_app = None
+
+    def start(self):
+        """Bind both ports (exit 1 before anything serves if one is busy), then serve them."""
+        self.open_ports()
+        self.serve_rest()
+        if self.mcp:
+            self.mcp_thread = threading.Thread(target=self.run_mcp, name="mcp", daemon=True)
+            self.mcp_thread.start()
+
+    def open_ports(self):
+        """Bind each port, or exit 1 with one line that names every busy one and its flag."""
+        ports = {"REST": (self.config.rest_port, REST_ROUTES)}
+        if not self.config.no_mcp:
+            ports["MCP"] = (self.config.mcp_port, MCP_ROUTES)
+        cap = connection_cap(self.config, len(ports))
+        servers, busy = {}, []
+        for surface, (port, routes) in ports.items():
+            try:
+                servers[surface] = GatewayServer(self, surface, port, routes, cap)
+            except OSError as error:
+                busy.append(("port %d for %s (%s)" % (port, surface, error.strerror or error),
+                             "--%s-port" % surface.lower()))
+        if busy:
+            for server in servers.values():
+                server.server_close()
+            fail(1, "cannot listen on %s %s; choose %s with %s." % (
+                self.config.host, " and ".join(port for port, _ in busy),
+                "another" if len(busy) == 1 else "others", " and ".join(flag for _, flag in busy)))
+        self.rest = servers["REST"]
+        self.mcp = servers.get("MCP")
+
+    def serve_rest(self):
+        self.rest.serve()
+        log("REST listening on " + self.rest.url("/v1/credits"))
+        if not self.rest.loopback_only and not self.config.token:
+            log("warning: listening on %s with no CREDITS_GATEWAY_TOKEN: anyone who can reach "
+                "it can read the balance." % self.config.host)
+
+    def run_mcp(self):
+        """The MCP thread. Without mcp, MCP is off and REST goes on; if MCP fails, all stops."""
+        import asyncio
         try:
-            servers[surface] = open_port(config, port, surface, cap)
-        except OSError as error:
-            busy.append(("port %d for %s (%s)" % (port, surface, error.strerror or error),
-                         "--%s-port" % surface.lower()))
-    if busy:
-        for server in servers.values():
-            server.server_close()
-        fail(1, "cannot listen on %s %s; choose %s with %s." % (
-            config.host, " and ".join(port for port, _ in busy),
-            "another" if len(busy) == 1 else "others", " and ".join(flag for _, flag in busy)))
-    state.mcp = servers.get("MCP")
-    upstream = SharedCall(config)
-    state.rest = serve_rest(servers["REST"], upstream, lambda: state.mcp_off or state.mcp_ready)
-    log("REST listening on " + state.rest.url("/v1/credits"))
-    if not state.rest.loopback_only and not config.token:
-        log("warning: listening on %s with no CREDITS_GATEWAY_TOKEN: anyone who can reach it "
-            "can read the balance." % config.host)
-    if state.mcp:
-        state.mcp_thread = threading.Thread(target=run_mcp, name="mcp", daemon=True,
-                                            args=(upstream, state.mcp, state))
-        state.mcp_thread.start()
-    return state
+            asyncio.run(self.serve_mcp(build_mcp_app(self.upstream)))
+        except ImportError as error:
+            self.mcp_status = "off"  # first: whoever reads the line below finds /health/ready UP
+            log("MCP is off: %s; REST still serves." % missing_mcp(error))
+        finally:
+            self.mcp.server_close()  # if it never served
+            if not self.stopped.is_set() and self.mcp_status != "off":  # MCP ended on its own
+                self.mcp_status = "failed"
+                self.stopped.set()
 
+    async def serve_mcp(self, app):
+        """While the app's lifespan runs (it starts the SDK's session manager), answer on the
+        MCP port. On stop, close the port and let calls in flight finish on this loop."""
+        import asyncio
+        self.mcp_loop = asyncio.get_running_loop()
+        self.mcp_app = app
+        async with app.router.lifespan_context(app):
+            if self.stopped.is_set():  # stopped while mcp was importing
+                return
+            self.mcp.serve()
+            self.mcp_status = "ready"  # first: whoever reads the line below finds it UP
+            log("MCP listening on " + self.mcp.url("/mcp"))
+            await self.mcp_loop.run_in_executor(None, self.stopped.wait)
+            await self.mcp_loop.run_in_executor(None, self.mcp.close, self.config.timeout + 1)
 
-def stop(state, grace=2.0):
-    """Close both ports, then give requests in flight `grace` seconds to be answered."""
-    state.stopped.set()  # the MCP thread closes its own port: see serve_mcp()
-    close_port(state.rest, grace)
-    if state.mcp_thread:
-        state.mcp_thread.join(grace)
+    def stop(self, grace=2.0):
+        """Close both ports, then give requests in flight `grace` seconds to be answered."""
+        self.stopped.set()  # the MCP thread closes its own port: see serve_mcp()
+        self.rest.close(grace)
+        if self.mcp_thread:
+            self.mcp_thread.join(grace)
 
 
 def check_balance(credits, minimum):
@@ -1099,7 +1239,7 @@ def main(argv=None):
     config = parse_config(argv)
     if config.once:  # for cron and scripts
         try:
-            credits = SharedCall(config).get()[0]  # an inference key's zeros are checked too
+            credits = SharedCall(config).get().credits  # an inference key's zeros are checked
         except UpstreamError as error:
             fail(1, error.message)
         printed = print_balance(credits)
@@ -1111,11 +1251,12 @@ def main(argv=None):
     stopped = threading.Event()  # handlers first: a signal sent once a port is announced counts
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
-    state = start(config, stopped)
+    gateway = Gateway(config, stopped)
+    gateway.start()
     while not stopped.wait(0.5):  # a signal taken by another thread runs once this one wakes
         pass
-    stop(state, grace=config.timeout + 1)
-    if state.mcp_failed:
+    gateway.stop(grace=config.timeout + 1)
+    if gateway.mcp_status == "failed":
         fail(1, "the MCP server stopped unexpectedly; see the lines above.")
     return 0
 

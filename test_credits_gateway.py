@@ -42,6 +42,11 @@ needs_mcp = unittest.skipIf(mcp is None, 'mcp is not installed (pip install "mcp
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEY = "sk-or-v1-SECRET-MARKER-5f0c2d9e"  # must never appear in anything the gateway says
 CREDITS = {"data": {"total_credits": 50.0, "total_usage": 12.345678}}
+# Where OAuth-capable MCP clients look after a 401 (mcp-remote 0.15.1, the Inspector 2.12).
+OAUTH_PROBES = ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp",
+                "/.well-known/oauth-authorization-server", "/.well-known/oauth-authorization-server/mcp",
+                "/.well-known/openid-configuration", "/.well-known/openid-configuration/mcp",
+                "/mcp/.well-known/openid-configuration", "/register")
 ZEROS = {"data": {"total_credits": 0, "total_usage": 0}}  # an inference key's, or a new account's
 
 
@@ -258,11 +263,26 @@ def port_of(listening_line):
     return int(listening_line.rsplit(":", 1)[1].split("/")[0])
 
 
-def wait_for_mcp(state):
+def wait_for_mcp(server):
     """Until the MCP thread has imported mcp and answers on its port, or MCP is off."""
     deadline = time.monotonic() + 10
-    while not (state.mcp_ready or state.mcp_off) and time.monotonic() < deadline:
+    while server.mcp_status == "starting" and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def start_gateway(owner, *args, token=None):
+    """The one way to start a gateway in-process: on free ports, with the fake of `owner` as its
+    upstream, once MCP serves or is off. `owner` is a test, whose end stops it, or a test class
+    (in setUpClass), whose end does. It logs to the test's stderr (see FakeUpstreamTestCase.run);
+    a class's gateway logs nowhere."""
+    environ = {"OPENROUTER_API_KEY": KEY, **({"CREDITS_GATEWAY_TOKEN": token} if token else {})}
+    whole_class = isinstance(owner, type)
+    with contextlib.redirect_stderr(io.StringIO()) if whole_class else contextlib.nullcontext():
+        server = gateway.Gateway(config_for(owner.fake, *args, env=environ))
+        server.start()
+        (owner.addClassCleanup if whole_class else owner.addCleanup)(server.stop)
+        wait_for_mcp(server)
+    return server
 
 
 def refuses(port):
@@ -339,15 +359,6 @@ class FakeUpstreamTestCase(unittest.TestCase):
         out, err = proc.stdout.read() if proc.stdout else "", "".join(proc.stderr_lines)
         self.assertNotIn(KEY, out + err)
         return proc.returncode, out, err
-
-    @classmethod
-    def start_gateway(cls, *args):
-        """The gateway in-process on free ports, for the rest of the class."""
-        with contextlib.redirect_stderr(io.StringIO()):
-            state = gateway.start(config_for(cls.fake, *args))
-            wait_for_mcp(state)  # its listening line goes here too
-        cls.addClassCleanup(gateway.stop, state)
-        return state
 
 
 # --- The upstream call -------------------------------------------------------------
@@ -511,7 +522,7 @@ class TestRest(FakeUpstreamTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.port = cls.start_gateway("--no-mcp").rest.server_address[1]
+        cls.port = start_gateway(cls, "--no-mcp").rest.server_address[1]
 
     def test_get_credits_answers_the_upstream_object_as_json(self):
         status, headers, body = request(self.port, "GET", "/v1/credits")
@@ -572,11 +583,13 @@ class TestRest(FakeUpstreamTestCase):
         self.assertEqual((status, json.loads(body)), (200, {"status": "UP"}))
 
     def test_health_ready_is_503_down_while_a_listener_is_not_serving(self):
-        config = config_for(self.fake)
-        server = gateway.serve_rest(gateway.open_port(config, 0, "REST", 8), lambda: CREDITS, lambda: False)
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        status, _, body = request(server.server_address[1], "GET", "/health/ready")
+        server = gateway.Gateway(config_for(self.fake))  # its own SharedCall, its MCP not started
+        server.open_ports()
+        server.serve_rest()
+        self.addCleanup(server.stop)
+        self.addCleanup(server.mcp.server_close)
+        self.assertEqual(server.mcp_status, "starting")
+        status, _, body = request(server.rest.server_address[1], "GET", "/health/ready")
         self.assertEqual((status, json.loads(body)), (503, {"status": "DOWN"}))
 
     def test_openapi_json_describes_each_path_and_every_status_credits_answers(self):
@@ -657,7 +670,7 @@ class TestSharing(FakeUpstreamTestCase):
         return outcomes
 
     def test_concurrent_rest_requests_while_upstream_holds_make_one_call(self):
-        port = self.start_gateway("--no-mcp").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp").rest.server_address[1]
         outcomes = self.concurrently(16, lambda: request(port, "GET", "/v1/credits"))
         self.assertEqual([(status, json.loads(body)) for status, _, body in outcomes], [(200, CREDITS)] * 16)
         self.assertEqual(self.fake.calls, 1)
@@ -681,7 +694,7 @@ class TestSharing(FakeUpstreamTestCase):
         self.assertEqual(len(outcomes), 8)  # each thread saw the RuntimeError: none was left waiting
 
     def test_rest_callers_sharing_a_stalled_or_reset_error_each_get_its_json(self):
-        port = self.start_gateway("--no-mcp", "--timeout", "1").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp", "--timeout", "1").rest.server_address[1]
         for mode, expected in (("errstall", 504), ("errreset", 502)):
             self.fake.calls, self.fake.mode = 0, mode
             outcomes = self.concurrently(8, lambda: request(port, "GET", "/v1/credits"))
@@ -691,7 +704,7 @@ class TestSharing(FakeUpstreamTestCase):
 
     @needs_mcp
     def test_100_concurrent_mcp_calls_share_one_upstream_call(self):
-        port = self.start_gateway().mcp.server_address[1]
+        port = start_gateway(self).mcp.server_address[1]
         self.fake.mode = "slow"  # 3 s: every call below arrives while the first is in flight
         started = time.monotonic()
         outcomes = []
@@ -759,13 +772,13 @@ class TestSharing(FakeUpstreamTestCase):
         self.assertEqual(config_for(self.fake, "--cache-ttl", "3", env=env).cache_ttl, 3)
 
     def test_rest_says_no_store_without_cache(self):
-        port = self.start_gateway("--no-mcp").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp").rest.server_address[1]
         headers = request(port, "GET", "/v1/credits")[1]
         self.assertEqual(headers["Cache-Control"], "no-store")
         self.assertIsNone(headers["Age"])
 
     def test_rest_answers_from_cache_carry_max_age_and_their_age(self):
-        port = self.start_gateway("--no-mcp", "--cache-ttl", "5").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp", "--cache-ttl", "5").rest.server_address[1]
         first = request(port, "GET", "/v1/credits")[1]
         time.sleep(1.05)
         status, second, body = request(port, "GET", "/v1/credits")
@@ -776,7 +789,7 @@ class TestSharing(FakeUpstreamTestCase):
 
     @needs_mcp
     def test_rest_and_mcp_callers_share_one_call(self):
-        state = self.start_gateway()
+        state = start_gateway(self)
         wait_for_mcp(state)
         port = state.rest.server_address[1]
         self.fake.hold = threading.Event()
@@ -803,18 +816,8 @@ class TestSharing(FakeUpstreamTestCase):
 class TestProtection(FakeUpstreamTestCase):
     """Faults, bad input and unwanted callers: clear refusals, nothing lost, nothing leaked."""
 
-    def gateway_with(self, *args, token=None):
-        env = {"OPENROUTER_API_KEY": KEY}
-        if token:
-            env["CREDITS_GATEWAY_TOKEN"] = token
-        with contextlib.redirect_stderr(io.StringIO()) as err:
-            state = gateway.start(config_for(self.fake, *args, env=env))
-        self.addCleanup(gateway.stop, state)
-        state.log = err.getvalue()
-        return state
-
     def test_caller_token_guards_credits_but_not_health(self):
-        port = self.gateway_with("--no-mcp", token="caller-token").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp", token="caller-token").rest.server_address[1]
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "caller-token"}):
             status, response_headers, body = request(port, "GET", "/v1/credits", headers)
             self.assertEqual((status, response_headers["WWW-Authenticate"]), (401, "Bearer"))
@@ -826,7 +829,7 @@ class TestProtection(FakeUpstreamTestCase):
 
     @needs_mcp
     def test_caller_token_guards_every_mcp_request(self):
-        state = self.gateway_with(token="caller-token")
+        state = start_gateway(self, token="caller-token")
         wait_for_mcp(state)
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
         headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
@@ -843,7 +846,7 @@ class TestProtection(FakeUpstreamTestCase):
         self.assertEqual(asyncio.run(call()).structured_content, CREDITS)
 
     def test_openapi_json_needs_no_token_and_shows_the_bearer_scheme_when_one_is_set(self):
-        port = self.gateway_with("--no-mcp", token="caller-token").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp", token="caller-token").rest.server_address[1]
         status, _, body = request(port, "GET", "/openapi.json")
         description = json.loads(body)
         self.assertEqual(status, 200)
@@ -854,12 +857,13 @@ class TestProtection(FakeUpstreamTestCase):
         self.assertNotIn("caller-token", body.decode())
 
     def test_a_non_loopback_host_without_token_warns_once(self):
-        self.assertEqual(self.gateway_with("--no-mcp", "--host", "0.0.0.0").log.count("warning"), 1)
-        self.assertNotIn("warning", self.gateway_with("--no-mcp", "--host", "0.0.0.0", token="t").log)
-        self.assertNotIn("warning", self.gateway_with("--no-mcp").log)
+        for flags, token, warnings in ((["--host", "0.0.0.0"], None, 1), (["--host", "0.0.0.0"], "t", 0), ([], None, 0)):
+            logged = len(sys.stderr.getvalue())
+            start_gateway(self, "--no-mcp", *flags, token=token)
+            self.assertEqual(sys.stderr.getvalue()[logged:].count("warning"), warnings, (flags, token))
 
     def test_foreign_host_header_gets_421_and_loopback_names_pass(self):
-        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp").rest.server_address[1]
         for host in ("evil.example", "evil.example:%d" % port, "10.0.0.1", "localhost.evil.example", "[::1",
                      "127.0.0.1.evil.example", ""):
             status, _, body = request(port, "GET", "/v1/credits", {"Host": host})
@@ -869,7 +873,7 @@ class TestProtection(FakeUpstreamTestCase):
         self.assertEqual(self.fake.calls, 5)
 
     def test_rest_sends_no_cors_headers(self):
-        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp").rest.server_address[1]
         for method in ("GET", "OPTIONS"):
             headers = request(port, method, "/v1/credits", {"Origin": "http://evil.example"})[1]
             self.assertFalse([name for name in headers if name.lower().startswith("access-control")])
@@ -896,19 +900,19 @@ class TestProtection(FakeUpstreamTestCase):
         self.assertEqual(silent.recv(100), b"")  # closed with nothing to say
 
     def test_silent_and_dribbling_clients_are_closed_after_the_idle_timeout(self):
-        port = self.gateway_with("--no-mcp", "--idle-timeout", "1").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp", "--idle-timeout", "1").rest.server_address[1]
         self.assert_slow_clients_are_closed(port)
         self.assertEqual(request(port, "GET", "/health/live")[0], 200)
 
     @needs_mcp
     def test_silent_and_dribbling_mcp_clients_are_closed_after_the_idle_timeout(self):
-        state = self.gateway_with("--idle-timeout", "1")
+        state = start_gateway(self, "--idle-timeout", "1")
         wait_for_mcp(state)
         self.assert_slow_clients_are_closed(state.mcp.server_address[1])
         self.assertEqual(mcp_call(state.mcp.server_address[1])[0], 200)
 
     def test_a_burst_of_64_clients_is_accepted_without_syn_retries(self):
-        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp").rest.server_address[1]
         durations = []
 
         def one():
@@ -924,7 +928,7 @@ class TestProtection(FakeUpstreamTestCase):
         self.assertLess(max(durations), 0.9)  # a dropped SYN is retried after 1 s
 
     def test_past_max_connections_a_new_client_gets_503_and_the_server_recovers(self):
-        port = self.gateway_with("--no-mcp", "--max-connections", "2").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp", "--max-connections", "2").rest.server_address[1]
         held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
         for sock in held:  # an answer proves the connection holds a slot; keep-alive keeps it
             sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n")
@@ -941,7 +945,7 @@ class TestProtection(FakeUpstreamTestCase):
 
     @needs_mcp
     def test_silent_mcp_clients_past_max_connections_give_way_after_the_idle_timeout(self):
-        state = self.gateway_with("--max-connections", "2", "--idle-timeout", "1")
+        state = start_gateway(self, "--max-connections", "2", "--idle-timeout", "1")
         wait_for_mcp(state)
         silent = [socket.create_connection(("127.0.0.1", state.mcp.server_address[1])) for _ in range(2)]
         for sock in silent:
@@ -960,7 +964,7 @@ class TestProtection(FakeUpstreamTestCase):
 
     @needs_mcp
     def test_the_mcp_port_refuses_bad_requests_in_openrouter_error_shape(self):
-        state = self.gateway_with(token="caller-token")
+        state = start_gateway(self, token="caller-token")
         wait_for_mcp(state)
         port, auth = state.mcp.server_address[1], {"Authorization": "Bearer caller-token"}
         json_rpc = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
@@ -987,7 +991,7 @@ class TestProtection(FakeUpstreamTestCase):
 
     @needs_mcp
     def test_a_loopback_host_without_a_port_is_accepted_on_both_ports(self):
-        state = self.gateway_with()
+        state = start_gateway(self)
         wait_for_mcp(state)
         for host in ("127.0.0.1", "localhost", "[::1]"):
             self.assertEqual(request(state.rest.server_address[1], "GET", "/v1/credits", {"Host": host})[0],
@@ -998,7 +1002,7 @@ class TestProtection(FakeUpstreamTestCase):
 
     @needs_mcp
     def test_on_loopback_a_foreign_origin_gets_403_on_both_ports(self):
-        state = self.gateway_with()
+        state = start_gateway(self)
         wait_for_mcp(state)
         for origin, expected in (("http://evil.example", 403), ("null", 403), ("http://[::1", 403),
                                  ("http://localhost:3000", 200), ("http://localhost", 200),
@@ -1011,7 +1015,7 @@ class TestProtection(FakeUpstreamTestCase):
                 self.assertEqual(json.loads(body)["error"]["code"], 403)
 
     def test_oversized_or_malformed_requests_get_json_errors_and_the_server_keeps_serving(self):
-        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp").rest.server_address[1]
         cases = {
             b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n": 414,
             b"GET / HTTP/1.1\r\n" + b"X-A: b\r\n" * 101 + b"\r\n": 431,
@@ -1033,14 +1037,14 @@ class TestProtection(FakeUpstreamTestCase):
             self.assertEqual(request(port, "GET", "/health/live")[0], 200)
 
     def test_a_get_with_a_small_body_is_answered_and_the_connection_stays_usable(self):
-        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp").rest.server_address[1]
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(b"GET /v1/credits HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5000\r\n\r\n"
                          + b"z" * 5000 + b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n")
             self.assertEqual(read_responses(sock, 2), [(200, CREDITS), (200, {"status": "UP"})])
 
     def test_pipelined_requests_each_get_exactly_one_response(self):
-        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp").rest.server_address[1]
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             one = b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n"
             sock.sendall(one % b"/v1/credits" + one % b"/nope" + b"POST /v1/credits HTTP/1.1\r\n\r\n"
@@ -1060,6 +1064,7 @@ class TestProtection(FakeUpstreamTestCase):
             with open("/proc/%d/status" % proc.pid) as status:
                 threads = int(status.read().split("Threads:")[1].split()[0])
             return threads, len(os.listdir("/proc/%d/fd" % proc.pid))
+        request(port, "GET", "/health/live")  # the first connection starts the deadline thread
         before = threads_and_files()
         rng = random.Random(20261127)
         valid = b"GET /v1/credits HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"
@@ -1108,7 +1113,7 @@ class TestProtection(FakeUpstreamTestCase):
 
     @needs_mcp
     def test_an_mcp_client_that_never_reads_does_not_hold_up_another(self):
-        state = self.gateway_with()
+        state = start_gateway(self)
         wait_for_mcp(state)
         port = state.mcp.server_address[1]
         hog = socket.socket()
@@ -1133,9 +1138,9 @@ class TestProtection(FakeUpstreamTestCase):
             time.sleep(0.2)
 
     def test_a_body_shorter_than_its_content_length_is_not_run(self):
-        state = self.gateway_with("--idle-timeout", "1")
+        state = start_gateway(self, "--idle-timeout", "1")
         wait_for_mcp(state)
-        ports = [state.rest.server_address[1]] + ([state.mcp.server_address[1]] if state.mcp_ready else [])
+        ports = [state.rest.server_address[1]] + ([state.mcp.server_address[1]] if state.mcp_status == "ready" else [])
         for port, method, path in zip(ports, ("GET", "POST"), ("/v1/credits", "/mcp")):
             for sent in (b"{}", b"") * 3:  # none of it: the kernel's read timeout races the deadline's
                 with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
@@ -1147,7 +1152,7 @@ class TestProtection(FakeUpstreamTestCase):
         self.assertEqual(self.fake.calls, 0)
 
     def test_malformed_content_lengths_get_a_json_400_and_close(self):
-        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp").rest.server_address[1]
         for lengths in ([b"9" * 5000], [b"2", b"20"]):
             with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
                 head = b"".join(b"Content-Length: %s\r\n" % length for length in lengths)
@@ -1163,7 +1168,7 @@ class TestProtection(FakeUpstreamTestCase):
     def test_an_ipv4_mapped_loopback_address_is_loopback_on_every_python(self):
         self.assertTrue(gateway.loopback("::ffff:127.0.0.1"))
         self.assertFalse(gateway.loopback("::ffff:10.1.2.3"))
-        port = self.gateway_with("--no-mcp", "--host", "::ffff:127.0.0.1").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp", "--host", "::ffff:127.0.0.1").rest.server_address[1]
         for host, expected in (("rebind.attacker.example", 421), ("[::ffff:127.0.0.1]:%d" % port, 200)):
             status, _, _ = request(port, "GET", "/v1/credits", {"Host": host}, address="::ffff:127.0.0.1")
             self.assertEqual(status, expected, host)
@@ -1200,14 +1205,14 @@ class TestProtection(FakeUpstreamTestCase):
 
     def test_loopback_is_decided_by_the_address_bound_whatever_its_spelling(self):
         for host in ("127.1", "127.0.1.1"):
-            port = self.gateway_with("--no-mcp", "--host", host).rest.server_address[1]
+            port = start_gateway(self, "--no-mcp", "--host", host).rest.server_address[1]
             address = "127.0.0.1" if host == "127.1" else host
             status, _, _ = request(port, "GET", "/v1/credits", {"Host": "evil.example"}, address=address)
             self.assertEqual(status, 421, host)
 
     @needs_mcp
     def test_every_spelling_of_a_loopback_host_passes_on_both_ports(self):
-        state = self.gateway_with()
+        state = start_gateway(self)
         wait_for_mcp(state)
         for host in ("LOCALHOST", "Localhost:8080", "127.0.0.2", "[0:0:0:0:0:0:0:1]", "[::1]:9090"):
             self.assertEqual(request(state.rest.server_address[1], "GET", "/v1/credits", {"Host": host})[0],
@@ -1215,7 +1220,7 @@ class TestProtection(FakeUpstreamTestCase):
             self.assertEqual(mcp_call(state.mcp.server_address[1], {"Host": host})[0], 200, host)
 
     def test_slow_and_hung_upstreams_get_504_soon_after_the_timeout(self):
-        port = self.gateway_with("--no-mcp", "--timeout", "0.5").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp", "--timeout", "0.5").rest.server_address[1]
         for mode in ("slow", "hang"):
             self.fake.mode = mode
             started = time.monotonic()
@@ -1223,7 +1228,7 @@ class TestProtection(FakeUpstreamTestCase):
             self.assertLess(time.monotonic() - started, 1.5, mode)
 
     def test_a_64_mib_upstream_body_is_cut_at_1_mib_and_memory_stays_flat(self):
-        port = self.gateway_with("--no-mcp").rest.server_address[1]
+        port = start_gateway(self, "--no-mcp").rest.server_address[1]
         self.fake.mode = "huge"
         peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         for _ in range(3):
@@ -1239,7 +1244,7 @@ class TestProtection(FakeUpstreamTestCase):
             rest = free_port()
             config = config_for(self.fake, "--rest-port", str(rest), "--mcp-port", str(busy.getsockname()[1]))
             with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit) as caught:
-                gateway.start(config)
+                gateway.Gateway(config).start()
         self.assertEqual(caught.exception.code, 1)
         self.assertTrue(refuses(rest))
         deadline = time.monotonic() + 3
@@ -1270,13 +1275,6 @@ def parse_metrics(text):
 class TestMetrics(FakeUpstreamTestCase):
     """GET /metrics: the balance for Prometheus, read through the shared call on each scrape."""
 
-    def gateway_with(self, *args, token=None):
-        """An in-process gateway on a free port: its REST port."""
-        env = {"OPENROUTER_API_KEY": KEY, **({"CREDITS_GATEWAY_TOKEN": token} if token else {})}
-        state = gateway.start(config_for(self.fake, *args, env=env))
-        self.addCleanup(gateway.stop, state)
-        return state.rest.server_address[1]
-
     def scrape(self, port, headers=None):
         status, response_headers, body = request(port, "GET", "/metrics", headers)
         self.assertEqual((status, response_headers["Content-Type"]),
@@ -1284,7 +1282,7 @@ class TestMetrics(FakeUpstreamTestCase):
         return parse_metrics(body.decode())
 
     def test_the_balance_parsed_back_equals_the_upstream_numbers(self):
-        port = self.gateway_with("--no-mcp")
+        port = start_gateway(self, "--no-mcp").rest.server_address[1]
         samples, described = self.scrape(port)
         self.assertEqual(samples["openrouter_total_credits"], {"": 50.0})
         self.assertEqual(samples["openrouter_total_usage"], {"": 12.345678})
@@ -1298,7 +1296,7 @@ class TestMetrics(FakeUpstreamTestCase):
             self.assertTrue(help_text, name)
 
     def test_a_failed_read_or_an_answer_without_numbers_shows_up_0_and_no_balance(self):
-        port = self.gateway_with("--no-mcp")
+        port = start_gateway(self, "--no-mcp").rest.server_address[1]
         for mode in (500, "strings", "bigint"):  # bigint: valid JSON, but no float holds it
             self.fake.mode = mode
             samples, _ = self.scrape(port)
@@ -1307,7 +1305,7 @@ class TestMetrics(FakeUpstreamTestCase):
                               "openrouter_credits_remaining"} & set(samples), mode)
 
     def test_upstream_calls_are_counted_by_status_once_per_shared_call(self):
-        port = self.gateway_with("--no-mcp", "--timeout", "0.5")
+        port = start_gateway(self, "--no-mcp", "--timeout", "0.5").rest.server_address[1]
         for mode in ("ok", 500, "hang"):
             self.fake.mode = mode
             samples, _ = self.scrape(port)
@@ -1328,7 +1326,7 @@ class TestMetrics(FakeUpstreamTestCase):
         self.assertEqual(self.scrape(port)[0]["credits_gateway_upstream_calls_total"]['status="200"'], 3)
 
     def test_the_caller_token_guards_metrics_and_its_scheme_is_case_insensitive(self):
-        port = self.gateway_with("--no-mcp", token="caller-token")
+        port = start_gateway(self, "--no-mcp", token="caller-token").rest.server_address[1]
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer Caller-token"}):
             status, response_headers, body = request(port, "GET", "/metrics", headers)
             self.assertEqual((status, json.loads(body)["error"]["code"]), (401, 401), headers)
@@ -1339,7 +1337,7 @@ class TestMetrics(FakeUpstreamTestCase):
                              200)
 
     def test_metrics_answers_get_and_head_and_405_otherwise(self):
-        port = self.gateway_with("--no-mcp")
+        port = start_gateway(self, "--no-mcp").rest.server_address[1]
         status, headers, body = request(port, "HEAD", "/metrics")
         self.assertEqual((status, body), (200, b""))
         status, headers, _ = request(port, "POST", "/metrics", body=b"")
@@ -1353,18 +1351,9 @@ class TestNetwork(FakeUpstreamTestCase):
 
     FOREIGN_HOSTS = ("credits.internal", "credits.internal:8080", "10.1.2.3:9090", "[2001:db8::7]:9090")
 
-    def gateway_on(self, host, token="t0k"):
-        env = {"OPENROUTER_API_KEY": KEY, "CREDITS_GATEWAY_TOKEN": token}
-        with contextlib.redirect_stderr(io.StringIO()) as err:
-            state = gateway.start(config_for(self.fake, "--host", host, env=env))
-        self.addCleanup(gateway.stop, state)
-        wait_for_mcp(state)
-        state.log = err.getvalue()
-        return state
-
     @needs_mcp
     def test_off_loopback_every_host_is_served_with_the_token_and_refused_without(self):
-        state = self.gateway_on("0.0.0.0")
+        state = start_gateway(self, "--host", "0.0.0.0", token="t0k")
         rest, mcp_port = state.rest.server_address[1], state.mcp.server_address[1]
         for host in self.FOREIGN_HOSTS:
             for auth, expected in (({"Authorization": "Bearer t0k"}, 200), ({}, 401)):
@@ -1380,7 +1369,7 @@ class TestNetwork(FakeUpstreamTestCase):
 
     @needs_mcp
     def test_the_sdk_client_completes_a_tool_call_through_a_foreign_host(self):
-        state = self.gateway_on("0.0.0.0")
+        state = start_gateway(self, "--host", "0.0.0.0", token="t0k")
         import httpx2
         from mcp.client.streamable_http import streamable_http_client
 
@@ -1394,9 +1383,9 @@ class TestNetwork(FakeUpstreamTestCase):
 
     @needs_mcp
     def test_ipv6_loopback_serves_both_ports_and_refuses_foreign_hosts(self):
-        state = self.gateway_on("::1")
+        state = start_gateway(self, "--host", "::1", token="t0k")
         rest, mcp_port = state.rest.server_address[1], state.mcp.server_address[1]
-        self.assertIn("REST listening on http://[::1]:%d/v1/credits" % rest, state.log)
+        self.assertIn("REST listening on http://[::1]:%d/v1/credits" % rest, sys.stderr.getvalue())
         auth = {"Authorization": "Bearer t0k"}
         self.assertEqual(request(rest, "GET", "/v1/credits", auth, address="::1")[0], 200)
         self.assertEqual(mcp_call(mcp_port, auth, address="::1")[0], 200)
@@ -1409,13 +1398,13 @@ class TestNetwork(FakeUpstreamTestCase):
 
     @needs_mcp
     def test_the_ipv6_wildcard_serves_ipv4_and_ipv6_clients(self):
-        state = self.gateway_on("::")
+        state = start_gateway(self, "--host", "::", token="t0k")
         auth = {"Authorization": "Bearer t0k", "Host": "credits.internal"}
         for address in ("::1", "127.0.0.1"):
             self.assertEqual(request(state.rest.server_address[1], "GET", "/v1/credits", auth,
                                      address=address)[0], 200, address)
             self.assertEqual(mcp_call(state.mcp.server_address[1], auth, address=address)[0], 200, address)
-        self.assertIn("REST listening on http://[::]:%d/v1/credits" % state.rest.server_address[1], state.log)
+        self.assertIn("REST listening on http://[::]:%d/v1/credits" % state.rest.server_address[1], sys.stderr.getvalue())
 
 
 # --- MCP ---------------------------------------------------------------------------
@@ -1427,7 +1416,7 @@ class TestMcp(FakeUpstreamTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        state = cls.start_gateway()
+        state = start_gateway(cls)
         wait_for_mcp(state)
         cls.url = "http://127.0.0.1:%d/mcp" % state.mcp.server_address[1]
 
@@ -1500,7 +1489,7 @@ class TestMcp(FakeUpstreamTestCase):
         self.assertTrue(refused)
 
     def test_subscriptions_listen_is_refused_at_once_and_twenty_sessions_leave_the_slots_free(self):
-        state = self.start_gateway("--max-connections", "3", "--idle-timeout", "30")
+        state = start_gateway(self, "--max-connections", "3", "--idle-timeout", "30")
         url = "http://127.0.0.1:%d/mcp" % state.mcp.server_address[1]
 
         async def listen_then_call():
@@ -1575,11 +1564,8 @@ class TestTrueBalance(FakeUpstreamTestCase):
 
     def fresh_gateway(self, *args):
         """A gateway of its own (it remembers what /key said for its life): (REST, MCP port)."""
-        with contextlib.redirect_stderr(io.StringIO()):
-            state = gateway.start(config_for(self.fake, *args))
-            wait_for_mcp(state)
-        self.addCleanup(gateway.stop, state)
-        return state.rest.server_address[1], state.mcp.server_address[1] if state.mcp_ready else None
+        server = start_gateway(self, *args)
+        return server.rest.server_address[1], server.mcp.server_address[1] if server.mcp_status == "ready" else None
 
     def test_an_inference_key_is_a_502_on_rest_an_error_on_mcp_and_no_balance_on_metrics(self):
         self.fake.mode = "inference"
@@ -1671,11 +1657,7 @@ class TestMcpClientsUnstuck(FakeUpstreamTestCase):
         super().setUpClass()
         if mcp is None:
             raise unittest.SkipTest("mcp is not installed")
-        environ = {"OPENROUTER_API_KEY": KEY, "CREDITS_GATEWAY_TOKEN": "caller-token"}
-        with contextlib.redirect_stderr(io.StringIO()):
-            state = gateway.start(config_for(cls.fake, env=environ))
-            wait_for_mcp(state)
-        cls.addClassCleanup(gateway.stop, state)
+        state = start_gateway(cls, token="caller-token")
         cls.rest, cls.port = state.rest.server_address[1], state.mcp.server_address[1]
         cls.url = "http://127.0.0.1:%d/mcp" % cls.port
 
@@ -1711,7 +1693,7 @@ class TestMcpClientsUnstuck(FakeUpstreamTestCase):
             self.assertTrue(answer["error"]["message"], path)
 
     def test_oauth_probes_learn_there_is_no_oauth(self):
-        for path in gateway.OAUTH_PATHS:
+        for path in OAUTH_PROBES:
             method = "POST" if path == "/register" else "GET"
             status, _, body = request(self.port, method, path, {"Content-Type": "application/json"}, b"{}")
             self.assertEqual(status, 404, path)
