@@ -42,6 +42,7 @@ import ipaddress
 import json
 import math
 import os
+import resource
 import signal
 import socket
 import struct
@@ -53,6 +54,7 @@ import urllib.parse
 import urllib.request
 
 __version__ = "1.2.0"
+USER_AGENT = "credits-gateway/" + __version__  # upstream, and as the Server header
 
 # --- Configuration -----------------------------------------------------------------
 
@@ -215,12 +217,11 @@ def find_proxy(url, environ):
 # --- Deadlines -----------------------------------------------------------------------
 
 class Deadlines:
-    """Cut each thing watched at its deadline: anything with shutdown(how), such as a client's
-    socket that has not sent its whole request within --idle-timeout, or an upstream call's
-    Watchdog at --timeout. Socket timeouts bound each read, not the whole, so a peer sending a
-    byte at a time would never trip them. One thread looks ten times a second for every
-    deadline on both sides (a timer thread per call cost 0.16 ms of each); the first watch()
-    starts it, so that importing this module starts nothing."""
+    """Cut anything with shutdown(how) at its deadline: a client's socket that has not sent a
+    whole request within --idle-timeout, an upstream call's Watchdog at --timeout. Socket
+    timeouts bound each read, not the whole, so a peer sending a byte at a time never trips
+    them. One thread serves every deadline (a timer thread per call cost 0.16 ms of each);
+    the first watch() starts it, so that importing this module starts nothing."""
 
     tick = 0.1  # seconds between looks: a cut comes at most this late
 
@@ -230,13 +231,11 @@ class Deadlines:
         self.thread = None  # the thread that cuts, once something was watched
 
     def watch(self, thing, deadline):
-        self.due[thing] = deadline
-        if self.thread is None:
-            with self.lock:
-                if self.thread is None:
-                    self.thread = threading.Thread(target=self.cut_late, name="deadlines",
-                                                   daemon=True)
-                    self.thread.start()
+        with self.lock:
+            self.due[thing] = deadline
+            if self.thread is None:
+                self.thread = threading.Thread(target=self.cut_late, name="deadlines", daemon=True)
+                self.thread.start()
 
     def forget(self, thing):
         self.due.pop(thing, None)
@@ -337,17 +336,15 @@ class UpstreamRequest(urllib.request.Request):
     """A GET to OpenRouter with the key, and the Watchdog that bounds it."""
 
     def __init__(self, url, key, watchdog):
-        super().__init__(url, headers={"Authorization": "Bearer " + key,
-                                       "Accept": "application/json",
-                                       "User-Agent": "credits-gateway/" + __version__})
+        super().__init__(url, headers={"Authorization": "Bearer " + key, "Accept":
+                                       "application/json", "User-Agent": USER_AGENT})
         self.watchdog = watchdog
 
 
 class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
                       urllib.request.HTTPRedirectHandler):
-    """urllib's handlers, but each connection is made and watched by the request's Watchdog,
-    and redirects are refused: urllib would send the key to any Location. A 3xx then comes
-    as an HTTPError."""
+    """urllib's handlers, but the request's Watchdog makes and watches each connection, and
+    redirects are refused (urllib would send the key to any Location): a 3xx is an HTTPError."""
 
     def do_open(self, connection_class, request, **options):
         watchdog = request.watchdog
@@ -456,10 +453,9 @@ def balance_of(credits):
     number, or one no float holds (JSON allows an integer of 400 digits)."""
     data = credits.get("data") if isinstance(credits.get("data"), dict) else {}
     numbers = data.get("total_credits"), data.get("total_usage")
-    if not all(type(number) in (int, float) for number in numbers):
-        return None
-    with contextlib.suppress(OverflowError):
-        return float(numbers[0]), float(numbers[1])
+    if all(type(number) in (int, float) for number in numbers):
+        with contextlib.suppress(OverflowError):
+            return float(numbers[0]), float(numbers[1])
     return None
 
 
@@ -601,7 +597,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     - body: the request's body, once read."""
 
     protocol_version = "HTTP/1.1"  # keep-alive
-    server_version = "credits-gateway/" + __version__
+    server_version = USER_AGENT
     disable_nagle_algorithm = True  # with the single write: no 40 ms delayed-ACK stall
     command = None  # the request's method, once its line is read (answer() looks for HEAD)
     body = b""
@@ -831,16 +827,12 @@ def connection_cap(config, ports):
     connection served and each being refused, plus 32 for the rest (about 12 are in use). The
     soft limit is raised to the hard one first, as Go's runtime does: systemd's soft 1,024 is
     below two ports of --max-connections 1024."""
-    try:
-        import resource  # Unix only
-    except ImportError:
-        return config.max_connections
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with contextlib.suppress(ValueError, OSError):  # the hard limit may be unlimited
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         soft = hard
     room = max(1, (soft - 32) // (2 * ports))
-    if soft == resource.RLIM_INFINITY or config.max_connections <= room:
+    if soft == resource.RLIM_INFINITY or config.max_connections <= room:  # unlimited, or room
         return config.max_connections
     log("warning: the open-file limit is %d, too few for --max-connections %d on %d port(s); "
         "serving %d at once on each (raise LimitNOFILE or ulimit -n)."
