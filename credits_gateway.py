@@ -12,21 +12,14 @@ It serves the Naftiko capability "OpenRouter API — Credits": GET /v1/credits (
 JSON object, unchanged) and /metrics on port 8080, the MCP tool "get-credit-balance" on
 port 9090 or --stdio, and --once for scripts; HELP_EPILOG below tells the rest.
 
-How it works, in the order the file reads:
-  parse_config()    turns flags and environment into one checked config, or exits 2.
-  Deadlines         cuts what outlives its deadline: a slow client, a slow upstream call.
-  fetch_credits()   is every call to OpenRouter: urllib within --timeout, from the name lookup
-                    to the last byte (a Watchdog each), never following a redirect; with
-                    http_failure() and unreachable() it maps every failure to an UpstreamError.
-  SharedCall        lets concurrent callers share one call (and, with --cache-ttl, a success),
-                    checks OpenRouter's two zeros against GET /key, and hands out a Balance.
-  GatewayServer     is one listening port, and GatewayHandler its front door: every request on
-                    either port passes the same guards, then the port's table of Routes answers
-                    it, in one write.
-  REST_ROUTES       /v1/credits, /metrics, /health/*, and /openapi.json made from the table.
-  MCP_ROUTES        POST /mcp: call_app() hands it to the mcp SDK's ASGI app on the MCP loop.
-  Gateway           holds both ports, the MCP thread and its status; main() runs it until
-                    SIGINT or SIGTERM, then lets requests in flight finish.
+How it works, in the order the file reads: parse_config() checks flags and environment.
+Deadlines cuts whatever outlives its deadline. fetch_credits() is every call to OpenRouter,
+bounded from name lookup to last byte by a Watchdog, and maps each failure to an
+UpstreamError; SharedCall lets callers share a call, and hands out a Balance. GatewayServer
+is one port, and GatewayHandler its front door: the same guards for each request on either
+port, then the port's table of Routes. REST_ROUTES serve REST (and /openapi.json, made from
+that table); MCP_ROUTES hand POST /mcp to the mcp SDK's ASGI app through call_app(). Gateway
+holds both ports and the MCP thread; main() runs it until SIGINT or SIGTERM.
 """
 import argparse
 import collections
@@ -62,6 +55,7 @@ DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
 MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
 MAX_REQUEST_BODY = 64 * 1024  # an MCP request is a few hundred bytes; GET needs none
+EXAMPLE = '{"data": {"total_credits": X, "total_usage": Y}}'  # OpenRouter's answer today
 TOO_MANY = "The gateway is serving --max-connections clients; retry shortly."
 NO_OAUTH = ("This gateway has no OAuth: send its caller token as Authorization: Bearer <token> "
             "(CREDITS_GATEWAY_TOKEN); a missing or wrong one gets 401.")
@@ -167,8 +161,8 @@ def parse_config(argv=None, environ=os.environ):
 
 
 def unknown_arguments(words, flags):
-    """The line for arguments argparse does not know. It names flags, never values: a value
-    may be the key (`--api-key sk-or-...`), and this line may end up in a journal."""
+    """The line for arguments argparse does not know. It names flags, never values: a value may be
+    the key (`--api-key sk-or-...`), and this line may end up in a journal."""
     named = []
     for flag in [word.partition("=")[0] for word in words if word.startswith("-")]:
         near = ["--rest-port"] if flag == "--port" else difflib.get_close_matches(
@@ -193,8 +187,8 @@ Proxy = collections.namedtuple("Proxy", "variable url address")  # address: host
 
 
 def find_proxy(url, environ):
-    """The proxy urllib would take for `url` from the environment: a Proxy, or None. Exit 2 on
-    one urllib cannot use, naming its variable but never its value (it may hold a password)."""
+    """The proxy urllib would take for `url` from the environment: a Proxy, or None. Exit 2 on one
+    urllib cannot use, naming its variable but never its value (it may hold a password)."""
     scheme = url.partition(":")[0]
     names = [name for name in (scheme + "_proxy", scheme.upper() + "_PROXY") if environ.get(name)]
     no_proxy = {"no": environ.get("no_proxy", environ.get("NO_PROXY", ""))}
@@ -217,11 +211,11 @@ def find_proxy(url, environ):
 # --- Deadlines -----------------------------------------------------------------------
 
 class Deadlines:
-    """Cut anything with shutdown(how) at its deadline: a client's socket that has not sent a
-    whole request within --idle-timeout, an upstream call's Watchdog at --timeout. Socket
-    timeouts bound each read, not the whole, so a peer sending a byte at a time never trips
-    them. One thread serves every deadline (a timer thread per call cost 0.16 ms of each);
-    the first watch() starts it, so that importing this module starts nothing."""
+    """Cut anything with shutdown(how) at its deadline: a client's socket that has not sent a whole
+    request within --idle-timeout, an upstream call's Watchdog at --timeout. Socket timeouts bound
+    each read, not the whole, so a peer sending a byte at a time never trips them. One thread
+    serves every deadline (a timer thread per call cost 0.16 ms of each); the first watch() starts
+    it, so that importing this module starts nothing."""
 
     tick = 0.1  # seconds between looks: a cut comes at most this late
 
@@ -243,9 +237,8 @@ class Deadlines:
     def cut_late(self):
         while True:
             time.sleep(self.tick)
-            now = time.monotonic()
             for thing, deadline in list(self.due.items()):
-                if deadline < now:
+                if deadline < time.monotonic():
                     with contextlib.suppress(OSError):  # already closed
                         thing.shutdown(socket.SHUT_RD)  # a reader sees the end; answers can go
 
@@ -256,9 +249,8 @@ DEADLINES = Deadlines()  # for both ports' connections and every upstream call
 # --- The upstream call -------------------------------------------------------------
 
 class UpstreamError(Exception):
-    """The upstream call failed, and what both surfaces answer for it: `status` and `message`
-    (the gateway's HTTP status and its words), `upstream_status` (OpenRouter's, if one came),
-    `retry_after` (its Retry-After, if any) and `label` (the call's status for /metrics)."""
+    """The upstream call failed: `status` and `message` are what every surface answers, with
+    OpenRouter's `upstream_status` and `retry_after` if it sent them; `label` is for /metrics."""
 
     def __init__(self, status, message, upstream_status=None, retry_after=""):
         super().__init__(message)
@@ -278,8 +270,8 @@ def settle(future, function, *args):
 
 
 def resolve(host, port, within):
-    """getaddrinfo() for a TCP connection, within `within` seconds or socket.timeout. A name is
-    looked up on a helper thread: a resolver that never answers cannot be interrupted."""
+    """getaddrinfo() within `within` seconds, or socket.timeout. A name is looked up on a helper
+    thread: a resolver that never answers cannot be interrupted."""
     with contextlib.suppress(socket.gaierror):  # an address needs no lookup, nor a thread
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
     lookup = concurrent.futures.Future()
@@ -292,9 +284,9 @@ def resolve(host, port, within):
 
 
 class Watchdog:
-    """One upstream call's connection, cut by DEADLINES at its deadline as a whole. connect()
-    is where http.client makes its socket, so the deadline covers the name lookup, each address
-    tried, a proxy's CONNECT, the TLS handshake, the head and the body alike."""
+    """One upstream call's connection, cut by DEADLINES at its deadline as a whole. connect() is
+    where http.client makes its socket, so the deadline covers the name lookup, each address tried,
+    a proxy's CONNECT, the TLS handshake, the head and the body alike."""
 
     def __init__(self, deadline):
         self.deadline = deadline  # the time.monotonic() by which the whole answer is in
@@ -322,8 +314,7 @@ class Watchdog:
                 error = failure
         raise error
 
-    def guard(self, sock):
-        """Watch `sock` from now on: TLS wraps the connected socket into a new one."""
+    def guard(self, sock):  # TLS wraps the connected socket into a new one: watch that
         self.sock = sock
 
     def shutdown(self, how):
@@ -347,13 +338,11 @@ class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
     redirects are refused (urllib would send the key to any Location): a 3xx is an HTTPError."""
 
     def do_open(self, connection_class, request, **options):
-        watchdog = request.watchdog
-
         class WatchedConnection(connection_class):  # HTTP or HTTPS, made for this request
             def connect(self):
-                self._create_connection = watchdog.connect  # http.client's own hook
+                self._create_connection = request.watchdog.connect  # http.client's own hook
                 super().connect()
-                watchdog.guard(self.sock)
+                request.watchdog.guard(self.sock)
         return super().do_open(WatchedConnection, request, **options)
 
     def redirect_request(self, *args):
@@ -407,8 +396,8 @@ def finite_number(text):
 
 
 def fetch_credits(config, path="/credits", deadline=None):
-    """GET {base_url}{path} with the key, by `deadline` (by default --timeout from now): the
-    JSON object, or UpstreamError. Every call to OpenRouter is this one."""
+    """GET {base_url}{path} with the key, by `deadline` (by default --timeout from now): the JSON
+    object, or UpstreamError. Every call to OpenRouter is this one."""
     url = config.base_url + path
     watchdog = Watchdog(deadline or time.monotonic() + config.timeout)
     DEADLINES.watch(watchdog, watchdog.deadline)
@@ -480,25 +469,24 @@ Balance = collections.namedtuple("Balance", "credits fetched_at body")  # body: 
 
 class SharedCall:
     """The balance as every surface asks for it. Callers that arrive while a call is in flight
-    share its outcome (single flight), and with --cache-ttl a success (never an error) is
-    reused. No lock is held over the network. Each real call is counted, for /metrics.
-
-    flight is a concurrent.futures.Future of the call in progress, if any, and last the done
-    Future of the last success; each gives a Balance, or raises UpstreamError. The lock
-    guards both and calls; management_key is written by the one caller in flight."""
+    share its outcome (single flight), and with --cache-ttl a success (never an error) is reused;
+    no lock is held over the network. flight is a concurrent.futures.Future of the call in
+    progress, and last the done Future of the last success: each gives a Balance or raises
+    UpstreamError. The lock guards both, and calls (real calls, by status)."""
 
     def __init__(self, config):
         self.config = config
         self.lock = threading.Lock()
         self.flight = None
         self.last = None
-        self.calls = collections.Counter()  # real upstream calls, by status (see UpstreamError)
+        self.calls = collections.Counter()
         self.management_key = None  # once /key was asked: whether the key is one (it stays so)
 
     def join(self):
         """The Future to wait on, and whether this caller is to make the call: fly()."""
         with self.lock:
-            if self.last and time.monotonic() - self.last.result().fetched_at < self.config.cache_ttl:
+            fresh_since = time.monotonic() - self.config.cache_ttl
+            if self.last and self.last.result().fetched_at > fresh_since:
                 return self.last, False
             if self.flight is None:
                 self.flight = concurrent.futures.Future()
@@ -519,8 +507,8 @@ class SharedCall:
 
     def fetch(self):
         """A new Balance, or UpstreamError. OpenRouter has been seen to answer an inference key
-        with two zeros, not the 403 it documents: for two zeros, GET /key tells whether the key
-        is a management key (asked once: a key keeps its kind), within the same --timeout."""
+        with two zeros, not the 403 it documents: for two zeros, GET /key tells whether the key is
+        a management key (asked once: a key keeps its kind), within the same --timeout."""
         deadline = time.monotonic() + self.config.timeout
         credits = fetch_credits(self.config, "/credits", deadline)
         zeros = balance_of(credits) == (0, 0)
@@ -552,8 +540,8 @@ def error_body(status, message, upstream_status=None):
 
 
 def loopback(address):
-    """Whether an IP address is loopback, the same on every Python: ::ffff:127.0.0.1 is
-    127.0.0.1 (ipaddress says so only from 3.13 on)."""
+    """Whether an IP address is loopback, the same on every Python: ::ffff:127.0.0.1 is 127.0.0.1
+    (ipaddress says so only from 3.13 on)."""
     address = ipaddress.ip_address(address)
     return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
@@ -569,38 +557,33 @@ def is_loopback(host):
 
 
 def authorized(header, token):
-    """Whether an Authorization header (bytes) carries the caller token, if one is set: any case
-    of "Bearer" (RFC 9110 11.1), then the token, compared in constant time (no timing hints)."""
+    """Whether an Authorization header (bytes) carries the caller token, if one is set: any case of
+    "Bearer" (RFC 9110 11.1), then the token, compared in constant time (no timing hints)."""
     scheme, _, value = header.partition(b" ")
     return not token or scheme.lower() == b"bearer" and hmac.compare_digest(value, token.encode())
 
 
-# A path's Route: handler(gateway, handler) answers it, for the methods it takes; guarded: it
-# reveals the balance, so the caller token guards it; operation: its OpenAPI description.
+# What answers a path: answer(gateway, handler), for `methods`; `guarded`: it reveals the
+# balance, so the caller token guards it; `operation`: its OpenAPI Operation (None: not REST).
 Route = collections.namedtuple("Route", "answer methods guarded operation")
 Refusal = collections.namedtuple("Refusal", "status message headers")  # see refusal()
 CLOSE = {"Connection": "close"}  # for a refusal after which the connection cannot go on
 
 
 class GatewayHandler(http.server.BaseHTTPRequestHandler):
-    """One connection to either port; http.server calls dispatch() for each request on it.
+    """One connection to either port; http.server reads each request's head (command, path,
+    headers) and calls dispatch(). There the head alone may be refused (refusal_of_head());
+    else the body is read (read_body()), and the whole request may be refused (refusal());
+    else its Route answers. Every answer leaves in one write, through respond(). State:
 
-    Each request passes the same guards, then its port's table of routes answers it. The
-    head is read (command, path, headers: see BaseHTTPRequestHandler), then the head alone
-    may be refused (refusal_of_head()); else the body is read (read_body()), and the whole
-    request may be refused (refusal()); else the route answers. Every answer leaves in one
-    write, through respond(). What a request adds to the handler's state:
-
-    - admitted: whether this connection holds one of the port's slots (--max-connections);
-    - started: the time.monotonic() at which the request's head was in (the access log's);
-    - request_path: the path without its query;
-    - body: the request's body, once read."""
+    - admitted: whether the connection holds one of its port's --max-connections slots;
+    - started: the time.monotonic() when the request began (the access log's clock);
+    - request_path: the path without its query; body: the request's body, once read."""
 
     protocol_version = "HTTP/1.1"  # keep-alive
     server_version = USER_AGENT
     disable_nagle_algorithm = True  # with the single write: no 40 ms delayed-ACK stall
     command = None  # the request's method, once its line is read (answer() looks for HEAD)
-    body = b""
 
     def dispatch(self):
         self.started = time.monotonic()  # the access log times the answer, not the client's pause
@@ -634,32 +617,29 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         """The body's declared length, or None if it is not one plain Content-Length."""
         lengths = set(self.headers.get_all("Content-Length", ["0"]))  # RFC 9112 6.3: one only
         length = lengths.pop() if len(lengths) == 1 else ""
-        if "Transfer-Encoding" in self.headers or not (
-                length.isascii() and length.isdigit() and len(length) <= 9):
-            return None
-        return int(length)
+        plain = length.isascii() and length.isdigit() and len(length) <= 9
+        return int(length) if plain and "Transfer-Encoding" not in self.headers else None
 
     def refusal_of_head(self):
-        """The checks the head alone decides, before any body is read: a Refusal, or None."""
-        length = self.content_length()
+        """What the head alone refuses, before any body is read: a Refusal, or None."""
         if not self.admitted:
             return Refusal(503, TOO_MANY, CLOSE)
-        if length is None:
+        if self.content_length() is None:
             return Refusal(400, "Send a request body, if any, with one plain Content-Length.",
                            CLOSE)
-        if length > MAX_REQUEST_BODY:
+        if self.content_length() > MAX_REQUEST_BODY:
             return Refusal(413, "A request body over 64 KiB is refused.", CLOSE)
         return None
 
     def read_body(self):
-        """Read the body, needed or not: the connection's next request starts after it. The
-        request is then in, so --idle-timeout no longer applies (see handle_one_request())."""
+        """The body, read whether needed or not: the next request starts after it. The request is
+        then in, and --idle-timeout (see handle_one_request()) no longer applies."""
         body = self.rfile.read(self.content_length()) or b""  # None: SO_RCVTIMEO fired
         DEADLINES.forget(self.connection)
         return body
 
     def refusal(self, route):
-        """The checks of a whole request, in order: a Refusal, or None."""
+        """What the whole request is refused for, in order: a Refusal, or None."""
         host, origin = self.headers.get("Host", "localhost"), self.headers.get("Origin")
         if len(self.body) < self.content_length():  # the client left, or was too slow
             return Refusal(400, "The request body ended before its Content-Length.", CLOSE)
@@ -674,16 +654,15 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         return None
 
     def send_error(self, code, message=None, explain=None):
-        """http.server's own errors (400, 414, 431, 501, 505), refused as the gateway's. It
-        calls this when a request could not be read whole: the connection closes after."""
+        """http.server's own errors (400, 414, 431, 501, 505), when a request could not be read
+        whole: the gateway refuses it, and the connection closes after."""
         self.request_path = self.path.partition("?")[0]
         self.refuse(code, (message or self.responses[code][0]) + ".", CLOSE)
 
     def refuse(self, status, message, headers=None):
-        """An answer from the gateway itself, not OpenRouter: in OpenRouter's error shape on
-        REST, and on the MCP port a JSON-RPC error, the one kind of error body MCP clients show
-        (the SDK's says only "Server returned an error response" for any other). Its code is
-        the HTTP status on both: JSON-RPC leaves codes outside -32768..-32000 to applications."""
+        """The gateway's own error: OpenRouter's shape on REST; on the MCP port a JSON-RPC error
+        too, the one kind of error body MCP clients show. Its code is the HTTP status on both
+        (JSON-RPC leaves codes outside -32768..-32000 to applications)."""
         body = error_body(status, message)
         if self.server.surface == "MCP":
             body.update(jsonrpc="2.0", id=None)
@@ -698,8 +677,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         self.send_answer(status, self.answer(status, body, headers))
 
     def answer(self, status, body, headers):
-        """Head and body as the bytes of one write: send_response() would cost a second
-        write, and date_time_string() three times this strftime."""
+        """Head and body as the bytes of one write: send_response() would cost a second write, and
+        date_time_string() three times this strftime."""
         head = ["HTTP/1.1 %d %s" % (status, self.responses[status][0]),
                 "Server: " + self.server_version,
                 time.strftime("Date: %a, %d %b %Y %H:%M:%S GMT", time.gmtime()),
@@ -707,13 +686,12 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         head += ["%s: %s" % (name, text) for name, text in headers.items()
                  if text and text.isprintable()]  # an empty value, or one with CR or LF: left out
         self.close_connection = self.close_connection or "Connection: close" in head
-        if self.command == "HEAD":
-            body = b""
-        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (
+            b"" if self.command == "HEAD" else body)
 
     def send_answer(self, status, payload):
-        """Write an answer (or what is left of it), then log it: the method and path only, as
-        a query or a header may hold a secret, with unprintable characters escaped."""
+        """Write an answer (or what is left of it), then log it: the method and path only, as a
+        query or a header may hold a secret, with unprintable characters escaped."""
         if payload:
             self.wfile.write(payload)
         if not self.server.config.quiet:
@@ -737,9 +715,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             elif refusing:  # read one request, so that the 503 is not lost to a reset, then close
                 self.connection.settimeout(1)
                 self.handle_one_request()
-            else:  # as many are being refused: answer at once, holding no descriptor for long
-                self.started = time.monotonic()
-                self.request_path = ""
+            else:  # as many are being refused: answer before the request, holding nothing long
+                self.begin()
                 self.close_connection = True
                 self.refuse(503, TOO_MANY, CLOSE)
         except (ConnectionError, BlockingIOError, socket.timeout):
@@ -751,10 +728,14 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             if refusing:
                 self.server.refusals.release()
 
-    def handle_one_request(self):
+    def begin(self):
+        """A request begins: no path yet, and its clock starts."""
         self.path = ""
         self.request_path = ""
         self.started = time.monotonic()
+
+    def handle_one_request(self):
+        self.begin()
         # --idle-timeout for the whole request, head and body, however it trickles in
         DEADLINES.watch(self.connection, self.started + self.server.config.idle_timeout)
         super().handle_one_request()
@@ -764,20 +745,18 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
 
 class GatewayServer(http.server.ThreadingHTTPServer):
-    """One listening port, REST or MCP, with what its front door needs to guard it.
-
-    gateway is the Gateway its routes answer for, config its config, surface "REST" or "MCP"
-    and routes its table ({path: Route}). loopback_only says whether the address bound is
-    loopback (decided by the address, not its spelling: "127.1" counts), which turns the Host
-    and Origin checks on. slots and refusals bound the connections served at once, and those
-    read only to be refused; timeval is --idle-timeout for setsockopt; busy holds the handlers
-    answering a request, which close() waits for."""
+    """One listening port, REST or MCP, and what its front door needs to guard it: gateway (whose
+    routes answer), config, surface ("REST" or "MCP"), routes ({path: Route}), loopback_only
+    (whether the address bound is loopback, whatever its spelling: then Host and Origin are
+    checked), timeval (--idle-timeout for setsockopt), slots and refusals (the connections served
+    at once, and those read only to be refused), and busy (the handlers answering a request, which
+    close() waits for)."""
 
     request_queue_size = 1024  # socketserver's 5 drops connections under a burst of clients
 
     def __init__(self, gateway, surface, port, routes, cap):
-        """Listen on the first address --host names, IPv4 or IPv6 ("::" takes IPv4 too, unless
-        the OS makes IPv6 sockets IPv6-only: Linux's net.ipv6.bindv6only), or OSError."""
+        """Listen on the first address --host names, IPv4 or IPv6 ("::" takes IPv4 too, unless the
+        OS makes IPv6 sockets IPv6-only: Linux's net.ipv6.bindv6only), or OSError."""
         config = gateway.config
         family, _, _, _, address = socket.getaddrinfo(
             config.host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
@@ -809,12 +788,11 @@ class GatewayServer(http.server.ThreadingHTTPServer):
         return "http://%s:%d%s" % ("[%s]" % host if ":" in host else host, port, path)
 
     def serve(self):
-        """Answer on this port from now on, in a thread of its own."""
         threading.Thread(target=self.serve_forever, args=(0.1,), daemon=True).start()
 
     def close(self, grace):
-        """Stop accepting, then give requests in flight `grace` seconds; idle connections just
-        go. Call it from any thread but the port's own serve_forever(), which it waits for."""
+        """Stop accepting, then give requests in flight `grace` seconds; idle connections just go.
+        Call it from any thread but the port's own serve_forever(), which it waits for."""
         self.shutdown()
         self.server_close()
         deadline = time.monotonic() + grace
@@ -824,9 +802,9 @@ class GatewayServer(http.server.ThreadingHTTPServer):
 
 def connection_cap(config, ports):
     """--max-connections, or fewer if the open-file limit cannot hold a descriptor for each
-    connection served and each being refused, plus 32 for the rest (about 12 are in use). The
-    soft limit is raised to the hard one first, as Go's runtime does: systemd's soft 1,024 is
-    below two ports of --max-connections 1024."""
+    connection served and each being refused, plus 32 for the rest (about 12 are in use). The soft
+    limit is raised to the hard one first, as Go's runtime does: systemd's soft 1,024 is below two
+    ports of --max-connections 1024."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with contextlib.suppress(ValueError, OSError):  # the hard limit may be unlimited
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -858,8 +836,8 @@ def get_credits(gateway, handler):
 
 def get_metrics(gateway, handler):
     """GET /metrics in Prometheus' text format 0.0.4. Each scrape reads the balance through the
-    shared call, as Prometheus' guide for exporters advises; when that fails, or the answer
-    has no numbers, the balance is left out rather than shown stale."""
+    shared call, as Prometheus' guide for exporters advises; when that fails, or the answer has no
+    numbers, the balance is left out rather than shown stale."""
     lines = []
     try:
         balance = balance_of(gateway.upstream.get().credits)
@@ -892,21 +870,29 @@ def get_ready(gateway, handler):
     handler.send_json(200 if ready else 503, {"status": "UP" if ready else "DOWN"})
 
 
-def get_openapi(gateway, handler):
-    handler.send_json(200, describe(REST_ROUTES, bool(gateway.config.token)))
-
-
 def described(text, schema):
-    """An OpenAPI response: `text`, and a JSON body of the named schema (see describe())."""
+    """An OpenAPI response: `text`, and a JSON body of one of SCHEMAS."""
     return {"description": text, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/" + schema}}}}
 
 
-# An OpenAPI operation: its name and text, its answers ({status: response}), and the error
-# statuses of its own; describe() adds what the front door may refuse, the same for all.
+def required(**properties):
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
+SCHEMAS = {  # the bodies REST answers, in OpenAPI
+    "Credits": {"type": "object", "description": "OpenRouter's answer as it came: " + EXAMPLE},
+    "Status": required(status={"enum": ["UP", "DOWN"]}),
+    "Error": required(error=required(code={"type": "integer"}, message={"type": "string"})),
+    "StatusOrError": {"anyOf": [{"$ref": "#/components/schemas/Status"},
+                                {"$ref": "#/components/schemas/Error"}]},
+    "Object": {"type": "object"}}
+# What the front door may refuse on any path (see GatewayHandler), beside a path's own errors.
+REFUSALS = ("400", "403", "413", "414", "421", "431", "503", "505")
+# An OpenAPI operation: its name and text, its answers ({status: response}), its own errors.
 Operation = collections.namedtuple("Operation", "name text answers errors")
 GET = ("GET", "HEAD")
-UP = described("UP.", "Status")
+UP = {"200": described("UP.", "Status")}
 REST_ROUTES = {
     "/v1/credits": Route(get_credits, GET, True, Operation(
         "getCredits", "The balance, as OpenRouter answers it: total_credits bought and "
@@ -917,33 +903,28 @@ REST_ROUTES = {
         {"200": {"description": "Prometheus text format 0.0.4.",
                  "content": {"text/plain": {"schema": {"type": "string"}}}}}, ())),
     "/health/live": Route(lambda gateway, handler: handler.send_json(200, {"status": "UP"}),
-                          GET, False, Operation("getLive", "UP while the process serves.",
-                                                {"200": UP}, ())),
-    "/health/ready": Route(get_ready, GET, False, Operation(
-        "getReady", "UP once both ports serve.",
-        {"200": UP, "503": described("DOWN, or an error.", "StatusOrError")}, ())),
-    "/openapi.json": Route(get_openapi, GET, False, Operation(
-        "getOpenApi", "This description.", {"200": described("OpenAPI 3.1.", "Object")}, ())),
+                          GET, False, Operation("getLive", "UP while the process serves.", UP, ())),
+    "/health/ready": Route(get_ready, GET, False, Operation("getReady", "UP once both ports serve.", {
+        **UP, "503": described("DOWN, or an error.", "StatusOrError")}, ())),
+    "/openapi.json": Route(lambda gateway, handler: handler.send_json(200, describe(
+        REST_ROUTES, bool(gateway.config.token))), GET, False, Operation(
+            "getOpenApi", "This description.", {"200": described("OpenAPI 3.1.", "Object")}, ())),
 }
 
 
 def describe(routes, with_token):
-    """The REST API in OpenAPI 3.1, made from its routes: every status each path can answer
-    (401 only where a caller token guards it)."""
-    refusals = ("400", "403", "413", "414", "421", "431", "503", "505")  # see GatewayHandler
-    error = described("An error in OpenRouter's shape; its message says what went wrong.",
-                      "Error")
+    """The REST API in OpenAPI 3.1, made from its routes: every status each path can answer (401
+    only where a caller token guards it)."""
+    error = described("An error in OpenRouter's shape; its message says what went wrong.", "Error")
     paths = {}
-    for path, route in routes.items():
-        guarded = route.guarded and with_token
-        statuses = refusals + route.operation.errors + (("401",) if guarded else ())
+    for path, (_, _, guarded, operation) in routes.items():
+        guarded = guarded and with_token
+        statuses = REFUSALS + operation.errors + (("401",) if guarded else ())
         paths[path] = {"get": {
-            "operationId": route.operation.name, "description": route.operation.text,
-            "tags": ["gateway"], "security": [{"bearer": []}] if guarded else [],
-            "responses": {**dict.fromkeys(statuses, error), **route.operation.answers}}}
-
-    def required(**properties):
-        return {"type": "object", "required": list(properties), "properties": properties}
+            "operationId": operation.name, "description": operation.text, "tags": ["gateway"],
+            "security": [{"bearer": []}] if guarded else [],
+            "responses": {**dict.fromkeys(statuses, error), **operation.answers}}}
+    bearer = {"bearer": {"type": "http", "scheme": "bearer"}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "OpenRouter credits gateway", "version": __version__,
@@ -952,36 +933,25 @@ def describe(routes, with_token):
         "servers": [{"url": "/"}],  # wherever this description was served from
         "tags": [{"name": "gateway", "description": "The balance, and the gateway's health."}],
         "paths": paths,
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}} if with_token
-            else {},
-            "schemas": {
-                "Credits": {"type": "object", "description": "OpenRouter's answer, passed on as "
-                            "it came: today {\"data\": {\"total_credits\": X, \"total_usage\": Y}}."},
-                "Status": required(status={"enum": ["UP", "DOWN"]}),
-                "Error": required(error=required(code={"type": "integer"},
-                                                 message={"type": "string"})),
-                "StatusOrError": {"anyOf": [{"$ref": "#/components/schemas/Status"},
-                                            {"$ref": "#/components/schemas/Error"}]},
-                "Object": {"type": "object"}}}}
+        "components": {"securitySchemes": bearer if with_token else {}, "schemas": SCHEMAS}}
 
 
 # --- MCP -----------------------------------------------------------------------------
 
-TOOL_DESCRIPTION = ('Get the OpenRouter credit balance of the account behind this gateway: '
-                    '{"data": {"total_credits": X, "total_usage": Y}}, what was purchased and '
-                    "what has been spent, in US dollars; the balance left is their difference.")
+TOOL_DESCRIPTION = ("Get the OpenRouter credit balance of the account behind this gateway: "
+                    "%s, what was purchased and what has been spent, in US dollars; the "
+                    "balance left is their difference." % EXAMPLE)
 
 
 INSTRUCTIONS = ("One tool, get-credit-balance, takes no arguments and returns the OpenRouter "
-                "account's balance as OpenRouter gives it: {\"data\": {\"total_credits\": X, "
-                "\"total_usage\": Y}}. The balance left is total_credits - total_usage, in US "
-                "dollars. On a failure the result is an error whose text says what to do.")
+                "account's balance as OpenRouter gives it: %s. The balance left is "
+                "total_credits - total_usage, in US dollars. On a failure the result is an "
+                "error whose text says what to do." % EXAMPLE)
 
 
 def build_mcp_server(upstream):
-    """The MCP server and its one tool. mcp is imported here, not at the top: it is
-    optional (REST works without it) and takes about half a second to import."""
+    """The MCP server and its one tool. mcp is imported here, not at the top: it is optional (REST
+    works without it) and takes about half a second to import."""
     import asyncio
     import logging
     from typing import Any
@@ -1016,9 +986,9 @@ def build_mcp_server(upstream):
 
 
 def build_mcp_app(upstream):
-    """The SDK's ASGI app for POST /mcp: stateless, JSON answers. Its own Host and Origin check
-    is off: it matches names as strings (127.0.0.2 or LOCALHOST would fail it), and the front
-    door has already checked both, the same way on both ports."""
+    """The SDK's ASGI app for POST /mcp: stateless, JSON answers. Its own Host and Origin check is
+    off: it matches names as strings (127.0.0.2 or LOCALHOST would fail it), and the front door has
+    already checked both, the same way on both ports."""
     from mcp.server.transport_security import TransportSecuritySettings
     return build_mcp_server(upstream).streamable_http_app(
         streamable_http_path="/mcp", stateless_http=True, json_response=True,
@@ -1026,10 +996,10 @@ def build_mcp_app(upstream):
 
 
 async def call_app(app, handler):
-    """Run one request through the ASGI app, on the MCP loop: (status, the bytes not yet
-    sent). Once the answer is whole, send() writes what the socket takes at once (sooner than
-    waking the handler thread), and leaves the rest to the handler thread: a client must
-    never hold up the loop."""
+    """Run one request through the ASGI app, on the MCP loop: (status, the bytes not yet sent).
+    Once the answer is whole, send() writes what the socket takes at once (sooner than waking the
+    handler thread), and leaves the rest to the handler thread: a client must never hold up the
+    loop."""
     import asyncio  # here and below, not at the top: REST alone starts sooner and smaller
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
              "http_version": handler.request_version[5:], "method": handler.command,
@@ -1179,8 +1149,8 @@ class Gateway:
                 self.stopped.set()
 
     async def serve_mcp(self, app):
-        """While the app's lifespan runs (it starts the SDK's session manager), answer on the
-        MCP port. On stop, close the port and let calls in flight finish on this loop."""
+        """While the app's lifespan runs (it starts the SDK's session manager), answer on the MCP
+        port. On stop, close the port and let calls in flight finish on this loop."""
         import asyncio
         self.mcp_loop = asyncio.get_running_loop()
         self.mcp_app = app
@@ -1213,8 +1183,8 @@ def check_balance(credits, minimum):
 
 
 def print_balance(credits):
-    """--once's output, indented for a person, one line for a pipe. Return whether stdout took
-    it; if not (closed, full, a pipe nobody reads), say so in one line, not a traceback."""
+    """--once's output, indented for a person, one line for a pipe. Return whether stdout took it;
+    if not (closed, full, a pipe nobody reads), say so in one line, not a traceback."""
     try:
         sys.stdout.write(json.dumps(credits, indent=2 if sys.stdout.isatty() else None) + "\n")
         sys.stdout.flush()
