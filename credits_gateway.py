@@ -1079,12 +1079,11 @@ def serve_stdio(config):
 # --- The gateway, and main ------------------------------------------------------------
 
 class Gateway:
-    """Both ports, the MCP thread that serves one of them, and the call they share.
-
-    config is what parse_config() made, and upstream the SharedCall of both surfaces. rest and
-    mcp are the two GatewayServers (mcp is None with --no-mcp). mcp_status is "off", "starting",
-    "ready" or "failed", and the MCP thread, mcp_thread, sets it; while it serves, mcp_loop is
-    its asyncio loop and mcp_app the SDK's ASGI app on it. stopped is set to stop it all."""
+    """Both ports, the MCP thread that serves one of them, and the call they share: config (from
+    parse_config()), upstream (the SharedCall), rest and mcp (the GatewayServers; mcp is None
+    with --no-mcp), mcp_status ("off", "starting", "ready" or "failed", set by mcp_thread), and,
+    while MCP serves, mcp_loop (its asyncio loop) and mcp_app (the SDK's ASGI app on it).
+    Setting stopped stops it all."""
 
     def __init__(self, config, stopped=None):
         self.config = config
@@ -1111,19 +1110,18 @@ class Gateway:
         if not self.config.no_mcp:
             ports["MCP"] = (self.config.mcp_port, MCP_ROUTES)
         cap = connection_cap(self.config, len(ports))
-        servers, busy = {}, []
+        servers, busy, flags = {}, [], []
         for surface, (port, routes) in ports.items():
             try:
                 servers[surface] = GatewayServer(self, surface, port, routes, cap)
             except OSError as error:
-                busy.append(("port %d for %s (%s)" % (port, surface, error.strerror or error),
-                             "--%s-port" % surface.lower()))
+                busy.append("port %d for %s (%s)" % (port, surface, error.strerror or error))
+                flags.append("--%s-port" % surface.lower())
         if busy:
             for server in servers.values():
                 server.server_close()
-            fail(1, "cannot listen on %s %s; choose %s with %s." % (
-                self.config.host, " and ".join(port for port, _ in busy),
-                "another" if len(busy) == 1 else "others", " and ".join(flag for _, flag in busy)))
+            fail(1, "cannot listen on %s %s; choose %s with %s." % (self.config.host, " and ".join(
+                busy), "others" if flags[1:] else "another", " and ".join(flags)))
         self.rest = servers["REST"]
         self.mcp = servers.get("MCP")
 
@@ -1171,43 +1169,39 @@ class Gateway:
             self.mcp_thread.join(grace)
 
 
-def check_balance(credits, minimum):
-    """For --once --min-balance, in cron jobs: exit 3 if less than `minimum` USD is left."""
-    balance = balance_of(credits)
-    if balance is None:
-        fail(1, "OpenRouter's answer has no numbers in data.total_credits and data.total_usage.")
-    left = balance[0] - balance[1]
-    if left < minimum:
-        fail(3, "%.2f USD left, below --min-balance %g." % (left, minimum))
-    return 0
-
-
-def print_balance(credits):
-    """--once's output, indented for a person, one line for a pipe. Return whether stdout took it;
-    if not (closed, full, a pipe nobody reads), say so in one line, not a traceback."""
+def run_once(config):
+    """--once, for cron and scripts: print the balance (indented for a person, one line for a
+    pipe), exit 1 on an upstream error, and with --min-balance USD exit 3 below USD. A stdout
+    that cannot take it (closed, full, a pipe nobody reads) costs one line, not a traceback."""
+    try:
+        credits = SharedCall(config).get().credits  # an inference key's zeros are checked too
+    except UpstreamError as error:
+        fail(1, error.message)
     try:
         sys.stdout.write(json.dumps(credits, indent=2 if sys.stdout.isatty() else None) + "\n")
         sys.stdout.flush()
-        return True
+        printed = True
     except (OSError, ValueError, AttributeError) as error:  # AttributeError: stdout is None
         log("could not write the balance to stdout: %s." % (
             getattr(error, "strerror", None) or "it is closed"))
-    with contextlib.suppress(OSError, ValueError, AttributeError):  # else Python's own flush
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # at exit fails again
-    return False
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # else Python's own
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # flush fails again
+        printed = False
+    if config.min_balance is None:
+        return 0 if printed else 1
+    balance = balance_of(credits)  # the threshold decides, printed or not
+    if balance is None:
+        fail(1, "OpenRouter's answer has no numbers in data.total_credits and data.total_usage.")
+    if balance[0] - balance[1] < config.min_balance:
+        fail(3, "%.2f USD left, below --min-balance %g." % (balance[0] - balance[1],
+                                                            config.min_balance))
+    return 0
 
 
 def main(argv=None):
     config = parse_config(argv)
-    if config.once:  # for cron and scripts
-        try:
-            credits = SharedCall(config).get().credits  # an inference key's zeros are checked
-        except UpstreamError as error:
-            fail(1, error.message)
-        printed = print_balance(credits)
-        if config.min_balance is not None:  # the threshold decides, printed or not
-            return check_balance(credits, config.min_balance)
-        return 0 if printed else 1
+    if config.once:
+        return run_once(config)
     if config.stdio:
         return serve_stdio(config)
     stopped = threading.Event()  # handlers first: a signal sent once a port is announced counts
