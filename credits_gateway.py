@@ -9,17 +9,17 @@ Run it:   export OPENROUTER_API_KEY=...; .venv/bin/python credits_gateway.py   (
 Test it:  .venv/bin/python -m unittest -v test_credits_gateway
 
 It serves the Naftiko capability "OpenRouter API — Credits": GET /v1/credits (the upstream
-JSON object, unchanged) and /metrics on port 8080, the MCP tool "get-credit-balance" on
-port 9090 or --stdio, and --once for scripts; HELP_EPILOG below tells the rest.
+JSON object, unchanged) and /metrics on port 8080, the MCP tool "get-credit-balance" on port
+9090 or --stdio, and --once for scripts; HELP_EPILOG below tells the rest.
 
 How it works, in the order the file reads: parse_config() checks flags and environment.
-Deadlines cuts whatever outlives its deadline. fetch_credits() is every call to OpenRouter,
-bounded from name lookup to last byte by a Watchdog, and maps each failure to an
-UpstreamError; SharedCall lets callers share a call, and hands out a Balance. GatewayServer
-is one port, and GatewayHandler its front door: the same guards for each request on either
-port, then the port's table of Routes. REST_ROUTES serve REST (and /openapi.json, made from
-that table); MCP_ROUTES hand POST /mcp to the mcp SDK's ASGI app through call_app(). Gateway
-holds both ports and the MCP thread; main() runs it until SIGINT or SIGTERM.
+Deadlines cuts what outlives its deadline. fetch_credits() is every call to OpenRouter, bounded
+from name lookup to last byte by an UpstreamRequest, and maps each failure to an UpstreamError.
+SharedCall lets callers share a call, and hands out a Balance. GatewayServer is one port, and
+GatewayHandler its front door: the same guards for each request, then the port's Routes.
+REST_ROUTES serve REST (and /openapi.json, made from that table); MCP_ROUTES hand POST /mcp to
+the mcp SDK's ASGI app through call_app(). Gateway holds both ports and the MCP thread; main()
+runs it until SIGINT or SIGTERM.
 """
 import argparse
 import collections
@@ -189,30 +189,25 @@ Proxy = collections.namedtuple("Proxy", "variable url address")  # address: host
 def find_proxy(url, environ):
     """The proxy urllib would take for `url` from the environment: a Proxy, or None. Exit 2 on one
     urllib cannot use, naming its variable but never its value (it may hold a password)."""
-    scheme = url.partition(":")[0]
+    scheme, host = url.partition(":")[0], urllib.parse.urlsplit(url).hostname
     names = [name for name in (scheme + "_proxy", scheme.upper() + "_PROXY") if environ.get(name)]
     no_proxy = {"no": environ.get("no_proxy", environ.get("NO_PROXY", ""))}
-    if not names or urllib.request.proxy_bypass_environment(urllib.parse.urlsplit(url).hostname,
-                                                            no_proxy):
+    if not names or urllib.request.proxy_bypass_environment(host, no_proxy):
         return None
     value = environ[names[0]]  # lower case first, as urllib does
-    try:  # urllib reads "host:port" too; "http:/host" (one slash) it cannot read
-        parts = urllib.parse.urlsplit(value if "://" in value else "//" + value)
-        address = "%s:%d" % (parts.hostname, parts.port or 80)
-        usable = ("://" in value or "/" not in value) and parts.hostname and value.isprintable()
-    except ValueError:  # a port that is not a number
-        usable = False
-    if not usable:
-        fail(2, "%s must be a proxy URL like http://proxy.example:3128 (user:password@ before "
-             "the host, if it asks for them)." % names[0])
-    return Proxy(names[0], value, address)
+    parts = urllib.parse.urlsplit(value if "://" in value else "//" + value)  # or host:port
+    with contextlib.suppress(ValueError):  # a port that is not a number
+        if parts.hostname and value.isprintable() and ("://" in value or "/" not in value):
+            return Proxy(names[0], value, "%s:%d" % (parts.hostname, parts.port or 80))
+    fail(2, "%s must be a proxy URL like http://proxy.example:3128 (user:password@ before the "
+         "host, if it asks for them): urllib cannot read it." % names[0])
 
 
 # --- Deadlines -----------------------------------------------------------------------
 
 class Deadlines:
     """Cut anything with shutdown(how) at its deadline: a client's socket that has not sent a whole
-    request within --idle-timeout, an upstream call's Watchdog at --timeout. Socket timeouts bound
+    request within --idle-timeout, an UpstreamRequest at --timeout. Socket timeouts bound
     each read, not the whole, so a peer sending a byte at a time never trips them. One thread
     serves every deadline (a timer thread per call cost 0.16 ms of each); the first watch() starts
     it, so that importing this module starts nothing."""
@@ -283,12 +278,14 @@ def resolve(host, port, within):
         raise socket.timeout("the name %s was not resolved in time" % host) from None
 
 
-class Watchdog:
-    """One upstream call's connection, cut by DEADLINES at its deadline as a whole. connect() is
-    where http.client makes its socket, so the deadline covers the name lookup, each address tried,
-    a proxy's CONNECT, the TLS handshake, the head and the body alike."""
+class UpstreamRequest(urllib.request.Request):
+    """A GET to OpenRouter with the key, cut by DEADLINES at its deadline as a whole. Its connect()
+    is where http.client makes the socket (see UpstreamHandler), so the deadline covers the name
+    lookup, each address tried, a proxy's CONNECT, the TLS handshake, the head and the body."""
 
-    def __init__(self, deadline):
+    def __init__(self, url, key, deadline):
+        super().__init__(url, headers={"Authorization": "Bearer " + key, "Accept":
+                                       "application/json", "User-Agent": USER_AGENT})
         self.deadline = deadline  # the time.monotonic() by which the whole answer is in
         self.sock = None  # the connection's socket, from the moment it exists
         self.timed_out = False  # whether the deadline came before the whole answer
@@ -323,26 +320,17 @@ class Watchdog:
             self.sock.shutdown(how)
 
 
-class UpstreamRequest(urllib.request.Request):
-    """A GET to OpenRouter with the key, and the Watchdog that bounds it."""
-
-    def __init__(self, url, key, watchdog):
-        super().__init__(url, headers={"Authorization": "Bearer " + key, "Accept":
-                                       "application/json", "User-Agent": USER_AGENT})
-        self.watchdog = watchdog
-
-
 class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
                       urllib.request.HTTPRedirectHandler):
-    """urllib's handlers, but the request's Watchdog makes and watches each connection, and
-    redirects are refused (urllib would send the key to any Location): a 3xx is an HTTPError."""
+    """urllib's handlers, but the UpstreamRequest makes and watches each connection, and redirects
+    are refused (urllib would send the key to any Location): a 3xx comes as an HTTPError."""
 
     def do_open(self, connection_class, request, **options):
         class WatchedConnection(connection_class):  # HTTP or HTTPS, made for this request
             def connect(self):
-                self._create_connection = request.watchdog.connect  # http.client's own hook
+                self._create_connection = request.connect  # http.client's own hook
                 super().connect()
-                request.watchdog.guard(self.sock)
+                request.guard(self.sock)
         return super().do_open(WatchedConnection, request, **options)
 
     def redirect_request(self, *args):
@@ -399,13 +387,12 @@ def fetch_credits(config, path="/credits", deadline=None):
     """GET {base_url}{path} with the key, by `deadline` (by default --timeout from now): the JSON
     object, or UpstreamError. Every call to OpenRouter is this one."""
     url = config.base_url + path
-    watchdog = Watchdog(deadline or time.monotonic() + config.timeout)
-    DEADLINES.watch(watchdog, watchdog.deadline)
+    request = UpstreamRequest(url, config.key, deadline or time.monotonic() + config.timeout)
+    DEADLINES.watch(request, request.deadline)
     timed_out = False
     try:
         try:
-            response = config.opener.open(UpstreamRequest(url, config.key, watchdog),
-                                          timeout=config.timeout)
+            response = config.opener.open(request, timeout=config.timeout)
         except urllib.error.HTTPError as error:  # an error status: the error is the response
             response = error
         with response:
@@ -413,13 +400,13 @@ def fetch_credits(config, path="/credits", deadline=None):
     except (OSError, http.client.HTTPException) as error:  # URLError is an OSError too
         reason = getattr(error, "reason", error)  # urllib wraps connect errors, not read errors
         timed_out = isinstance(reason, socket.timeout)  # urllib's own: the deadline all the same
-        if not (timed_out or watchdog.timed_out):
+        if not (timed_out or request.timed_out):
             raise unreachable(str(reason) or type(reason).__name__, config.proxy) from None
     except Exception as error:  # a bug's, or urllib's: an answer all the same, and no secret
         raise unreachable("%s in the upstream call" % type(error).__name__, config.proxy)
     finally:
-        DEADLINES.forget(watchdog)
-    if timed_out or watchdog.timed_out:  # what came back before the cut is not the whole
+        DEADLINES.forget(request)
+    if timed_out or request.timed_out:  # what came back before the cut is not the whole
         raise UpstreamError(504, "OpenRouter did not answer within %g s." % config.timeout)
     status = response.getcode()
     if status != 200:
@@ -904,8 +891,9 @@ REST_ROUTES = {
                  "content": {"text/plain": {"schema": {"type": "string"}}}}}, ())),
     "/health/live": Route(lambda gateway, handler: handler.send_json(200, {"status": "UP"}),
                           GET, False, Operation("getLive", "UP while the process serves.", UP, ())),
-    "/health/ready": Route(get_ready, GET, False, Operation("getReady", "UP once both ports serve.", {
-        **UP, "503": described("DOWN, or an error.", "StatusOrError")}, ())),
+    "/health/ready": Route(get_ready, GET, False, Operation(
+        "getReady", "UP once both ports serve.",
+        {**UP, "503": described("DOWN, or an error.", "StatusOrError")}, ())),
     "/openapi.json": Route(lambda gateway, handler: handler.send_json(200, describe(
         REST_ROUTES, bool(gateway.config.token))), GET, False, Operation(
             "getOpenApi", "This description.", {"200": described("OpenAPI 3.1.", "Object")}, ())),
