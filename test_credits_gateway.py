@@ -52,8 +52,47 @@ ZEROS = {"data": {"total_credits": 0, "total_usage": 0}}  # an inference key's, 
 
 # --- A fake OpenRouter -------------------------------------------------------------
 
+# The fake's modes: a test sets fake.mode to one of these, and each says, here and only here,
+# what the fake then answers to GET /api/v1/credits (and to GET /api/v1/key). An int mode is
+# an HTTP status: the fake answers it with an OpenRouter error body, "upstream says <status>".
+OK = "ok"  # 200 with CREDITS, as OpenRouter answers a management key
+FORBIDDEN = 403  # 403, as OpenRouter documents it for a key that may not read /credits
+RATE_LIMITED = 429  # 429 with Retry-After: 7
+SERVER_ERROR = 500  # 500, OpenRouter failing
+UNAVAILABLE = 503  # 503, OpenRouter down for a while
+STATUSES = (FORBIDDEN, RATE_LIMITED, SERVER_ERROR, UNAVAILABLE)  # the int modes
+ECHO = "echo"  # 500 whose JSON message echoes the "Bearer <key>" header
+PADDED_ECHO = "padded-echo"  # 500, not JSON: "Authorization: Bearer <key>" past 64 KiB of spaces
+REDIRECT = "redirect"  # 302 to the trap server, which counts any call it gets
+SLOW = "slow"  # CREDITS, after 3 s
+CLOSE = "close"  # closes the connection without a word
+HANG = "hang"  # says nothing for 5 s, then closes
+DRIP = "drip"  # a 200 head, then its CREDITS body a byte every 0.25 s: each read is quick, the whole is not
+HEAD_DRIP = "headdrip"  # a 200 status line, then a header a byte every 0.25 s: the head never ends
+ERROR_STALL = "errstall"  # a 500 head and 9 of its 100 body bytes, then 6 s of silence, then a close
+ERROR_DRIP = "errdrip"  # a 500 head, then its 100000-byte body a byte every 0.25 s
+ERROR_RESET = "errreset"  # a 500 head and 9 of its 100 body bytes, then after 0.2 s a reset (not a FIN)
+NAN = "nan"  # 200 with NaN and 1e400, which JSON does not have
+STRINGS = "strings"  # 200 with a JSON object whose total_credits is the string "50.00"
+BIG_INT = "bigint"  # 200 with valid JSON whose total_credits is 10 ** 400, which no float holds
+HUGE = "huge"  # 200 with a 64 MiB body, streamed so that the fake itself stays small
+NON_JSON = "nonjson"  # 200 with an HTML page
+ARRAY = "array"  # 200 with a JSON array
+EMPTY = "empty"  # 200 with an empty body
+DEEP = "deep"  # 200 with 100000 nested JSON arrays
+INFERENCE_KEY = "inference"  # an inference key's: ZEROS from /credits; /key says no management key
+NEW_ACCOUNT = "newaccount"  # a new account's management key: ZEROS from /credits; /key says it is one
+KEY_LOOKUP_FAILS = "keyfail"  # ZEROS from /credits; /key answers 500 "key lookup is down"
+SLOW_ZEROS = "slowzeros"  # INFERENCE_KEY, each of its two answers after 0.6 s
+ZEROS_MODES = (INFERENCE_KEY, NEW_ACCOUNT, KEY_LOOKUP_FAILS, SLOW_ZEROS)  # those that answer ZEROS
+BODIES = {NON_JSON: b"<html>Bad gateway</html>", ARRAY: b"[1, 2, 3]", EMPTY: b"",
+          DEEP: b"[" * 100000 + b"]" * 100000}
+
+
 class FakeOpenRouter(http.server.BaseHTTPRequestHandler):
-    """GET /api/v1/credits the way OpenRouter answers it, or the fault named by server.mode."""
+    """GET /api/v1/credits the way OpenRouter answers it, or the fault named by server.mode
+    (one of the modes above). While server.hold is an unset Event, /credits answers only once
+    it is set (or after 10 s), in every mode but the ZEROS_MODES."""
 
     protocol_version = "HTTP/1.1"
 
@@ -67,66 +106,66 @@ class FakeOpenRouter(http.server.BaseHTTPRequestHandler):
             return self.reply(404, {"error": {"code": 404, "message": "Not Found"}})
         if self.headers.get("Authorization") != "Bearer " + KEY:
             return self.reply(401, {"error": {"code": 401, "message": "User not found."}})
-        if fake.mode == "slowzeros":  # an inference key's two answers, 0.6 s each
+        if fake.mode == SLOW_ZEROS:
             time.sleep(0.6)
         if self.path == "/api/v1/key":  # the key's own record, as OpenRouter answers it
-            if fake.mode == "keyfail":
+            if fake.mode == KEY_LOOKUP_FAILS:
                 return self.reply(500, {"error": {"code": 500, "message": "key lookup is down"}})
             return self.reply(200, {"data": {"label": "sk-or-v1-5f0...", "usage": 3.2, "limit": 10,
-                                             "is_management_key": fake.mode == "newaccount"}})
-        if fake.mode in ("inference", "newaccount", "keyfail", "slowzeros"):  # OpenRouter's two zeros
+                                             "is_management_key": fake.mode == NEW_ACCOUNT}})
+        if fake.mode in ZEROS_MODES:
             return self.reply(200, ZEROS)
         if fake.hold:
             fake.hold.wait(10)  # a test holds the answer to pile up concurrent callers
         mode = fake.mode
-        if mode == "ok":
+        if mode == OK:
             return self.reply(200, CREDITS)
-        if mode in (403, 429, 500, 503):
-            extra = {"Retry-After": "7"} if mode == 429 else {}
+        if mode in STATUSES:
+            extra = {"Retry-After": "7"} if mode == RATE_LIMITED else {}
             return self.reply(mode, {"error": {"code": mode, "message": "upstream says %d" % mode}}, extra)
-        if mode == "echo":
+        if mode == ECHO:
             return self.reply(500, {"error": {"code": 500, "message": "bad header Bearer " + KEY}})
-        if mode == "redirect":
+        if mode == REDIRECT:
             return self.reply(302, b"", {"Location": "http://127.0.0.1:%d/api/v1/credits" % fake.trap_port})
-        if mode == "slow":
+        if mode == SLOW:
             time.sleep(3)
             return self.reply(200, CREDITS)
-        if mode == "close":
+        if mode == CLOSE:
             self.close_connection = True
             return
-        if mode == "hang":
+        if mode == HANG:
             time.sleep(5)
             self.close_connection = True
             return
-        if mode == "drip":  # every read is quick, the whole answer is not
+        if mode == DRIP:
             body = json.dumps(CREDITS).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             return self.drip(body)
-        if mode == "headdrip":  # the head never ends
+        if mode == HEAD_DRIP:
             self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Pad: ")
             return self.drip(b"a" * 40)
-        if mode in ("errstall", "errdrip", "errreset"):  # a 500 whose body stalls, drips or resets
+        if mode in (ERROR_STALL, ERROR_DRIP, ERROR_RESET):
             self.close_connection = True
             self.wfile.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n{\"error\":" % (100000 if mode == "errdrip" else 100))
-            if mode == "errdrip":
+                             b"Content-Length: %d\r\n\r\n{\"error\":" % (100000 if mode == ERROR_DRIP else 100))
+            if mode == ERROR_DRIP:
                 return self.drip(b" " * 40)
-            time.sleep(6 if mode == "errstall" else 0.2)
-            if mode == "errreset":  # close with SO_LINGER 0: a reset, not a FIN
+            time.sleep(6 if mode == ERROR_STALL else 0.2)
+            if mode == ERROR_RESET:  # SO_LINGER 0: close() sends a reset
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.connection.close()
             return
-        if mode == "padded-echo":  # the key past 64 KiB of padding, in a body that is not JSON
+        if mode == PADDED_ECHO:
             return self.reply(500, b" " * 65536 + b"Authorization: Bearer " + KEY.encode())
-        if mode == "bigint":  # valid JSON, but no float holds the number
+        if mode == BIG_INT:
             return self.reply(200, b'{"data": {"total_credits": 1%s, "total_usage": 0}}' % (b"0" * 400))
-        if mode == "nan":
+        if mode == NAN:
             return self.reply(200, b'{"data": {"total_credits": NaN, "total_usage": 1e400}}')
-        if mode == "strings":
+        if mode == STRINGS:
             return self.reply(200, b'{"data": {"total_credits": "50.00"}}')
-        if mode == "huge":  # 64 MiB, streamed so that the fake itself stays small
+        if mode == HUGE:
             self.send_response(200)
             self.send_header("Content-Length", str(64 * 1024 * 1024))
             self.end_headers()
@@ -137,9 +176,7 @@ class FakeOpenRouter(http.server.BaseHTTPRequestHandler):
             except ConnectionError:
                 pass  # the gateway stopped reading at its limit
             return
-        bodies = {"nonjson": b"<html>Bad gateway</html>", "array": b"[1, 2, 3]", "empty": b"",
-                  "deep": b"[" * 100000 + b"]" * 100000}
-        return self.reply(200, bodies[mode])
+        return self.reply(200, BODIES[mode])
 
     def drip(self, data):
         """Send `data` a byte every 0.25 s: each read is quick, the whole answer is not."""
@@ -176,7 +213,7 @@ def start_fake(tls=None):
         fake.socket = tls.wrap_socket(fake.socket, server_side=True)
     trap = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenRouter)
     for server in (fake, trap):
-        server.lock, server.calls, server.auth_seen, server.mode, server.hold = threading.Lock(), 0, [], "ok", None
+        server.lock, server.calls, server.auth_seen, server.mode, server.hold = threading.Lock(), 0, [], OK, None
         server.key_calls = 0  # of the calls, those to /api/v1/key
         threading.Thread(target=server.serve_forever, daemon=True).start()
     fake.trap, fake.trap_port = trap, trap.server_address[1]
@@ -232,6 +269,13 @@ def request(port, method, path, headers=None, body=None, address="127.0.0.1"):
         conn.close()
 
 
+def pieces_of_the_key(text):
+    """The 8-character pieces of KEY's secret part (after "sk-or-v1-") that `text` holds: a key
+    cut short, say at a length limit, leaks as surely as a whole one."""
+    secret = KEY[len("sk-or-v1-"):]
+    return [secret[at:at + 8] for at in range(len(secret) - 7) if secret[at:at + 8] in text]
+
+
 def mcp_call(port, headers=None, method="tools/call", address="127.0.0.1"):
     """One JSON-RPC request to POST /mcp, as an MCP client sends it: (status, headers, body)."""
     params = {"name": "get-credit-balance", "arguments": {}} if method == "tools/call" else {}
@@ -266,7 +310,9 @@ def port_of(listening_line):
 def wait_for_mcp(server):
     """Until the MCP thread has imported mcp and answers on its port, or MCP is off."""
     deadline = time.monotonic() + 10
-    while server.mcp_status == "starting" and time.monotonic() < deadline:
+    while server.mcp_status == "starting":
+        if time.monotonic() > deadline:
+            raise AssertionError("MCP still starting after 10 s")
         time.sleep(0.01)
 
 
@@ -293,6 +339,90 @@ def refuses(port):
         return True
 
 
+def wait_until(condition, seconds, what):
+    """Poll `condition` until it holds; AssertionError naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("%s: not within %g s" % (what, seconds))
+        time.sleep(0.02)
+
+
+def threads_waiting_in(function):
+    """How many threads of this process wait in a concurrent.futures Future.result() that
+    `function` called: with SharedCall.get, the callers that joined the call in flight and wait
+    for its outcome (the one making the call is in fly(), not there)."""
+    waiting = 0
+    for frame in sys._current_frames().values():
+        while frame is not None and frame.f_code is not concurrent.futures.Future.result.__code__:
+            frame = frame.f_back
+        waiting += frame is not None and frame.f_back is not None and frame.f_back.f_code is function.__code__
+    return waiting
+
+
+def spy_on_joins(shared):
+    """Have the SharedCall `shared` note each Future its join() hands a caller: the list of
+    them, which grows as callers join (a coroutine waiting on one shows in no thread's frames)."""
+    handed_out = []
+    join = shared.join
+
+    def noting():
+        flight, leading = join()
+        handed_out.append(flight)
+        return flight, leading
+    shared.join = noting
+    return handed_out
+
+
+def tcp_queues(local_port, remote_port):
+    """The kernel's queues of the loopback TCP socket from `local_port` to `remote_port`, whichever
+    process holds it, as /proc/net/tcp shows them: (bytes written and not yet acknowledged,
+    bytes received and not yet read), or None if there is no such socket."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as file:
+            for line in file.readlines()[1:]:
+                fields = line.split()
+                local, remote, queues = fields[1], fields[2], fields[4]
+                if (int(local.rsplit(":", 1)[1], 16), int(remote.rsplit(":", 1)[1], 16)) == (local_port, remote_port):
+                    return tuple(int(queue, 16) for queue in queues.split(":"))
+    return None
+
+
+def resident_bytes():
+    """This process's resident set size now (VmRSS), not its peak."""
+    with open("/proc/self/status") as status:
+        return int(status.read().split("VmRSS:")[1].split()[0]) * 1024
+
+
+def waiting_in(stacks, caller):
+    """Of the stacks STACKS_PRELUDE wrote, how many wait in a Future.result() that `caller`
+    (a function's name) called."""
+    return sum(stack[:2] == ["result", caller] for stack in stacks)
+
+
+# Run before a gateway subprocess (run_gateway's `prelude`): on SIGUSR2 it writes, to the file
+# named by $CREDITS_TEST_STACKS, each thread's stack as JSON: innermost first, the names of its
+# functions in credits_gateway.py, and "result" for a concurrent.futures Future.result(). It
+# shows from outside what a test would otherwise sleep for: who waits where.
+STACKS_PRELUDE = r'''
+import concurrent.futures, json, os, signal, sys
+def _write_stacks(*_):
+    stacks = []
+    for frame in sys._current_frames().values():
+        names = []
+        while frame is not None:
+            if (frame.f_code is concurrent.futures.Future.result.__code__
+                    or frame.f_code.co_filename.endswith("credits_gateway.py")):
+                names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        stacks.append(names)
+    path = os.environ["CREDITS_TEST_STACKS"]
+    with open(path + ".new", "w") as file:
+        json.dump(stacks, file)
+    os.replace(path + ".new", path)
+signal.signal(signal.SIGUSR2, _write_stacks)'''
+
+
 class FakeUpstreamTestCase(unittest.TestCase):
     """One fake OpenRouter per test class, reset before each test."""
 
@@ -303,7 +433,7 @@ class FakeUpstreamTestCase(unittest.TestCase):
 
     def setUp(self):
         for server in (self.fake, self.fake.trap):
-            server.mode, server.calls, server.auth_seen, server.hold = "ok", 0, [], None
+            server.mode, server.calls, server.auth_seen, server.hold = OK, 0, [], None
             server.key_calls = 0
 
     def run(self, result=None):
@@ -342,6 +472,35 @@ class FakeUpstreamTestCase(unittest.TestCase):
         self.addCleanup(_reap, proc)
         return proc
 
+    def run_probed_gateway(self, *args):
+        """run_gateway() with STACKS_PRELUDE, whose stacks wait_for_stacks() reads."""
+        folder = tempfile.mkdtemp(prefix="credits-stacks-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        path = os.path.join(folder, "stacks.json")
+        proc = self.run_gateway(*args, env=dict(os.environ, OPENROUTER_API_KEY=KEY, CREDITS_TEST_STACKS=path),
+                                prelude=STACKS_PRELUDE)
+        proc.stacks_path = path
+        return proc
+
+    def wait_for_stacks(self, proc, condition, what, seconds=10):
+        """Ask the gateway `proc` (see run_probed_gateway()) for its threads' stacks until
+        condition(stacks) holds; fail naming `what`, with the last stacks, after `seconds`."""
+        deadline = time.monotonic() + seconds
+        while True:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(proc.stacks_path)
+            proc.send_signal(signal.SIGUSR2)
+            wait_until(lambda: os.path.exists(proc.stacks_path) or proc.poll() is not None, 5,
+                       "the gateway writing its stacks")
+            self.assertIsNone(proc.poll(), "the gateway ended")
+            with open(proc.stacks_path) as file:
+                stacks = json.load(file)
+            if condition(stacks):
+                return stacks
+            if time.monotonic() > deadline:
+                self.fail("%s: not within %g s; the stacks: %r" % (what, seconds, stacks))
+            time.sleep(0.02)
+
     def wait_lines(self, proc, count):
         """The next `count` lines the gateway writes to stderr."""
         lines = []
@@ -376,7 +535,7 @@ class TestUpstreamMapping(FakeUpstreamTestCase):
             return error
 
     def test_success_returns_the_upstream_object_and_sends_the_bearer_key(self):
-        self.assertEqual(self.fetch("ok"), CREDITS)
+        self.assertEqual(self.fetch(OK), CREDITS)
         self.assertEqual(self.fake.auth_seen, ["Bearer " + KEY])
 
     def test_rejected_key_is_502_naming_the_key_with_the_upstream_message(self):
@@ -389,41 +548,41 @@ class TestUpstreamMapping(FakeUpstreamTestCase):
         self.assertIn("User not found.", error.message)
 
     def test_403_is_502_explaining_that_credits_needs_a_management_key(self):
-        error = self.fetch(403)
+        error = self.fetch(FORBIDDEN)
         self.assertEqual((error.status, error.upstream_status), (502, 403))
         self.assertIn("management key", error.message)
 
     def test_429_stays_429_and_keeps_retry_after(self):
-        error = self.fetch(429)
+        error = self.fetch(RATE_LIMITED)
         self.assertEqual((error.status, error.upstream_status, error.retry_after), (429, 429, "7"))
 
     def test_other_upstream_errors_are_502_with_status_and_message(self):
-        for status in (500, 503):
+        for status in (SERVER_ERROR, UNAVAILABLE):
             error = self.fetch(status)
             self.assertEqual((error.status, error.upstream_status), (502, status))
             self.assertIn("upstream says %d" % status, error.message)
 
     def test_redirect_is_refused_and_the_key_never_reaches_its_target(self):
-        error = self.fetch("redirect")
+        error = self.fetch(REDIRECT)
         self.assertEqual((error.status, error.upstream_status), (502, 302))
         self.assertEqual(self.fake.trap.calls, 0)
 
     def test_no_answer_within_the_timeout_is_504(self):
         started = time.monotonic()
-        error = self.fetch("slow", "--timeout", "0.3")
+        error = self.fetch(SLOW, "--timeout", "0.3")
         self.assertEqual(error.status, 504)
         self.assertLess(time.monotonic() - started, 1.3)
 
     def test_an_answer_that_trickles_in_past_the_timeout_is_504(self):
         started = time.monotonic()
-        error = self.fetch("drip", "--timeout", "1")
+        error = self.fetch(DRIP, "--timeout", "1")
         elapsed = time.monotonic() - started
         self.assertEqual(error.status, 504)
         self.assertGreater(elapsed, 0.9)
         self.assertLess(elapsed, 1.5)  # --timeout + 0.5 s: each byte came well within 1 s
 
     def test_a_head_or_an_error_body_that_trickles_past_the_timeout_is_504(self):
-        for mode in ("headdrip", "errdrip", "errstall"):
+        for mode in (HEAD_DRIP, ERROR_DRIP, ERROR_STALL):
             started = time.monotonic()
             error = self.fetch(mode, "--timeout", "1")
             elapsed = time.monotonic() - started
@@ -432,12 +591,12 @@ class TestUpstreamMapping(FakeUpstreamTestCase):
             self.assertEqual(error.message, "OpenRouter did not answer within 1 s.")
 
     def test_an_error_answer_that_resets_is_502(self):
-        error = self.fetch("errreset", "--timeout", "2")
+        error = self.fetch(ERROR_RESET, "--timeout", "2")
         self.assertEqual((error.status, error.upstream_status), (502, None))
         self.assertTrue(error.message.startswith("Could not reach OpenRouter: "), error.message)
 
     def test_nan_and_infinite_numbers_are_not_json_and_get_502(self):
-        error = self.fetch("nan")
+        error = self.fetch(NAN)
         self.assertEqual((error.status, error.upstream_status), (502, 200))
         self.assertIn("not with a JSON object", error.message)
 
@@ -476,24 +635,24 @@ class TestUpstreamMapping(FakeUpstreamTestCase):
         self.assertEqual(caught.exception.status, 502)
 
     def test_dropped_connection_is_502(self):
-        self.assertEqual(self.fetch("close").status, 502)
+        self.assertEqual(self.fetch(CLOSE).status, 502)
 
     def test_body_that_is_not_a_json_object_is_502(self):
-        for mode in ("nonjson", "array", "empty", "deep"):
+        for mode in (NON_JSON, ARRAY, EMPTY, DEEP):
             error = self.fetch(mode)
             self.assertEqual((error.status, error.upstream_status), (502, 200), mode)
 
     def test_body_over_1_mib_is_502(self):
-        error = self.fetch("huge")
+        error = self.fetch(HUGE)
         self.assertEqual(error.status, 502)
         self.assertIn("1 MiB", error.message)
 
     def test_upstream_message_echoing_the_key_is_redacted(self):
-        error = self.fetch("echo")  # fetch() asserts the key is absent
+        error = self.fetch(ECHO)  # fetch() asserts the key is absent
         self.assertIn("[redacted]", error.message)
 
     def test_a_key_past_64_kib_of_padding_is_redacted_before_the_message_is_cut(self):
-        error = self.fetch("padded-echo")
+        error = self.fetch(PADDED_ECHO)
         self.assertEqual((error.status, error.upstream_status), (502, 500))
         self.assertNotIn("sk-or-v1", error.message)  # not even the part before a cut
         self.assertIn("Authorization: Bearer [redacted]", error.message)
@@ -509,7 +668,7 @@ class TestUpstreamMapping(FakeUpstreamTestCase):
         self.assertNotIn("s3cret", caught.exception.message)
 
     def test_an_integer_no_float_holds_is_passed_on_but_is_no_balance(self):
-        credits = self.fetch("bigint")
+        credits = self.fetch(BIG_INT)
         self.assertEqual(credits["data"]["total_credits"], 10 ** 400)
         self.assertIsNone(gateway.balance_of(credits))
 
@@ -560,7 +719,7 @@ class TestRest(FakeUpstreamTestCase):
             self.assertTrue(error["message"])
 
     def test_upstream_error_answers_its_status_message_and_upstream_status(self):
-        self.fake.mode = 429
+        self.fake.mode = RATE_LIMITED
         status, headers, body = request(self.port, "GET", "/v1/credits")
         self.assertEqual((status, headers["Retry-After"]), (429, "7"))
         self.assertEqual(json.loads(body), {"error": {
@@ -568,7 +727,7 @@ class TestRest(FakeUpstreamTestCase):
             "metadata": {"upstream_status": 429}}})
 
     def test_unreachable_upstream_has_no_upstream_status(self):
-        self.fake.mode = "close"
+        self.fake.mode = CLOSE
         status, _, body = request(self.port, "GET", "/v1/credits")
         self.assertEqual(status, 502)
         self.assertNotIn("metadata", json.loads(body)["error"])
@@ -599,7 +758,7 @@ class TestRest(FakeUpstreamTestCase):
         for path in description["paths"]:
             self.assertEqual(request(self.port, "GET", path)[0], 200, path)
         seen = set()
-        for mode in ("ok", 429, 500, "close"):
+        for mode in (OK, RATE_LIMITED, SERVER_ERROR, CLOSE):
             self.fake.mode = mode
             seen.add(request(self.port, "GET", "/v1/credits")[0])
         for raw in (b"Content-Length: x\r\n", b"Content-Length: 70000\r\n", b"X-A: b\r\n" * 101):
@@ -614,7 +773,7 @@ class TestRest(FakeUpstreamTestCase):
         self.assertFalse(description["components"]["securitySchemes"])
 
     def test_an_upstream_object_is_passed_on_as_is_and_the_description_promises_no_more(self):
-        self.fake.mode = "strings"
+        self.fake.mode = STRINGS
         status, _, body = request(self.port, "GET", "/v1/credits")
         self.assertEqual((status, body), (200, b'{"data": {"total_credits": "50.00"}}'))
         description = json.loads(request(self.port, "GET", "/openapi.json")[2])
@@ -646,9 +805,13 @@ class TestRest(FakeUpstreamTestCase):
 class TestSharing(FakeUpstreamTestCase):
     """SharedCall: one upstream call for many callers, and the optional cache."""
 
-    def concurrently(self, count, call):
-        """Run `call` from `count` threads while the fake holds its answer; return the outcomes."""
+    def concurrently(self, count, call, server=None):
+        """Run `call` from `count` threads while the fake holds its answer; return the outcomes.
+        The answer is let go once one call is held at the fake and the `count` - 1 others wait
+        for it in SharedCall.get(), and, given the in-process gateway `server`, once its REST
+        port is answering all `count` requests."""
         self.fake.hold = threading.Event()
+        self.addCleanup(self.fake.hold.set)  # should a wait below fail
         outcomes = []
 
         def one():
@@ -659,24 +822,24 @@ class TestSharing(FakeUpstreamTestCase):
         threads = [threading.Thread(target=one) for _ in range(count)]
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 10
-        while self.fake.calls < 1:  # the first call reached the fake and is held there
-            self.assertLess(time.monotonic(), deadline, "no call reached the fake")
-            time.sleep(0.01)
-        time.sleep(0.3)  # every other thread is now waiting on that call
+        wait_until(lambda: self.fake.calls >= 1, 10, "a call reaching the fake and held there")
+        wait_until(lambda: threads_waiting_in(gateway.SharedCall.get) >= count - 1
+                   and (server is None or len(server.rest.busy) == count), 10,
+                   "%d callers waiting for the call held at the fake" % (count - 1))
         self.fake.hold.set()
         for thread in threads:
             thread.join(10)
         return outcomes
 
     def test_concurrent_rest_requests_while_upstream_holds_make_one_call(self):
-        port = start_gateway(self, "--no-mcp").rest.server_address[1]
-        outcomes = self.concurrently(16, lambda: request(port, "GET", "/v1/credits"))
+        server = start_gateway(self, "--no-mcp")
+        port = server.rest.server_address[1]
+        outcomes = self.concurrently(16, lambda: request(port, "GET", "/v1/credits"), server)
         self.assertEqual([(status, json.loads(body)) for status, _, body in outcomes], [(200, CREDITS)] * 16)
         self.assertEqual(self.fake.calls, 1)
 
     def test_a_failing_call_releases_every_waiter_with_its_error(self):
-        self.fake.mode = 500
+        self.fake.mode = SERVER_ERROR
         get_credits = gateway.SharedCall(config_for(self.fake)).get
         outcomes = self.concurrently(8, get_credits)
         self.assertEqual(len(outcomes), 8)
@@ -694,10 +857,11 @@ class TestSharing(FakeUpstreamTestCase):
         self.assertEqual(len(outcomes), 8)  # each thread saw the RuntimeError: none was left waiting
 
     def test_rest_callers_sharing_a_stalled_or_reset_error_each_get_its_json(self):
-        port = start_gateway(self, "--no-mcp", "--timeout", "1").rest.server_address[1]
-        for mode, expected in (("errstall", 504), ("errreset", 502)):
+        server = start_gateway(self, "--no-mcp", "--timeout", "1")
+        port = server.rest.server_address[1]
+        for mode, expected in ((ERROR_STALL, 504), (ERROR_RESET, 502)):
             self.fake.calls, self.fake.mode = 0, mode
-            outcomes = self.concurrently(8, lambda: request(port, "GET", "/v1/credits"))
+            outcomes = self.concurrently(8, lambda: request(port, "GET", "/v1/credits"), server)
             self.assertEqual([(status, json.loads(body)["error"]["code"]) for status, _, body in outcomes],
                              [(expected, expected)] * 8, mode)
             self.assertEqual(self.fake.calls, 1)
@@ -705,7 +869,7 @@ class TestSharing(FakeUpstreamTestCase):
     @needs_mcp
     def test_100_concurrent_mcp_calls_share_one_upstream_call(self):
         port = start_gateway(self).mcp.server_address[1]
-        self.fake.mode = "slow"  # 3 s: every call below arrives while the first is in flight
+        self.fake.mode = SLOW  # 3 s: every call below arrives while the first is in flight
         started = time.monotonic()
         outcomes = []
         threads = [threading.Thread(target=lambda: outcomes.append(mcp_call(port))) for _ in range(100)]
@@ -728,6 +892,7 @@ class TestSharing(FakeUpstreamTestCase):
         others = concurrent.futures.ThreadPoolExecutor(4)
         self.addCleanup(others.shutdown)
         waiting = [others.submit(upstream.get) for _ in range(4)]
+        wait_until(lambda: threads_waiting_in(gateway.SharedCall.get) >= 4, 10, "four callers waiting for the call")
 
         async def wait_then_cancel():  # as the MCP tool does, until notifications/cancelled
             task = asyncio.ensure_future(asyncio.wrap_future(flight))
@@ -758,11 +923,11 @@ class TestSharing(FakeUpstreamTestCase):
         self.assertEqual(self.fake.calls, 2)
 
     def test_errors_are_never_cached(self):
-        self.fake.mode = 503
+        self.fake.mode = UNAVAILABLE
         get_credits = gateway.SharedCall(config_for(self.fake, "--cache-ttl", "60")).get
         for _ in range(2):
             self.assertRaises(gateway.UpstreamError, get_credits)
-        self.fake.mode = "ok"
+        self.fake.mode = OK
         self.assertEqual(get_credits()[0], CREDITS)
         self.assertEqual(self.fake.calls, 3)
 
@@ -793,16 +958,24 @@ class TestSharing(FakeUpstreamTestCase):
         wait_for_mcp(state)
         port = state.rest.server_address[1]
         self.fake.hold = threading.Event()
+        self.addCleanup(self.fake.hold.set)  # should a wait below fail
+        joined = spy_on_joins(state.upstream)
         rest = []
         rest_thread = threading.Thread(target=lambda: rest.append(json.loads(request(port, "GET", "/v1/credits")[2])))
+
+        async def until(condition, what):
+            deadline = time.monotonic() + 10
+            while not condition():
+                self.assertLess(time.monotonic(), deadline, what)
+                await asyncio.sleep(0.01)
 
         async def run():
             async with mcp.Client("http://127.0.0.1:%d/mcp" % state.mcp.server_address[1]) as client:  # connected first
                 rest_thread.start()
-                while self.fake.calls < 1:  # the REST request's call is now held upstream
-                    await asyncio.sleep(0.01)
+                await until(lambda: self.fake.calls >= 1, "the REST request's call never reached the fake")
                 call = asyncio.ensure_future(client.call_tool("get-credit-balance", {}))
-                await asyncio.sleep(0.3)  # the tool call joins the call in flight
+                await until(lambda: len(joined) == 2, "the tool call never joined the call in flight")
+                self.assertIs(joined[1], joined[0])  # the Future of the REST request's call
                 self.fake.hold.set()
                 return (await call).structured_content
         self.assertEqual(asyncio.run(run()), CREDITS)
@@ -950,7 +1123,8 @@ class TestProtection(FakeUpstreamTestCase):
         silent = [socket.create_connection(("127.0.0.1", state.mcp.server_address[1])) for _ in range(2)]
         for sock in silent:
             self.addCleanup(sock.close)
-        time.sleep(0.2)  # both now hold a slot: a third client is refused at once
+        # Both now hold a slot (the semaphore's count is down to 0): a third client is refused at once.
+        wait_until(lambda: state.mcp.slots._value == 0, 5, "both silent clients holding a slot")
         status, headers, body = mcp_call(state.mcp.server_address[1])
         self.assertEqual((status, headers["Connection"]), (503, "close"))
         self.assertEqual(json.loads(body)["error"]["code"], 503)
@@ -1128,14 +1302,25 @@ class TestProtection(FakeUpstreamTestCase):
             with contextlib.suppress(OSError):
                 hog.sendall(one * 5000)
         threading.Thread(target=pipeline, daemon=True).start()
-        # Its answers fill its window, then the gateway's send buffer (~4 MB on loopback, about
-        # 5 s of answers here); from then on the gateway could block writing to it.
-        until = time.monotonic() + 10
-        while time.monotonic() < until:
+        # Its answers fill its window, then the gateway's send buffer (some MB on loopback, about
+        # 5 s of answers here); from then on the gateway could block writing to it. Another
+        # client is served throughout: for 10 s, and for at least 5 calls made while the send
+        # queue of the gateway's side of the hog's connection is full: over 64 KiB, and not a
+        # byte shorter or longer than at the look before, though the hog still sends requests.
+        hog_port = hog.getsockname()[1]
+        began, served_while_full, queues, before = time.monotonic(), 0, None, None
+        while time.monotonic() - began < 10 or served_while_full < 5:
+            self.assertLess(time.monotonic() - began, 30, "the gateway's send queue to the hog never filled"
+                            " (its queues, unacknowledged and unread: %r)" % (queues,))
+            queues = tcp_queues(port, hog_port)  # the gateway's side of the hog's connection
+            full = queues is not None and queues[0] > 64 * 1024 and queues[0] == before
+            before = queues and queues[0]
             started = time.monotonic()
             self.assertEqual(mcp_call(port)[0], 200)
             self.assertLess(time.monotonic() - started, 1)
+            served_while_full += full
             time.sleep(0.2)
+        self.assertGreater(tcp_queues(hog_port, port)[1], 0)  # the hog's window holds answers it never read
 
     def test_a_body_shorter_than_its_content_length_is_not_run(self):
         state = start_gateway(self, "--idle-timeout", "1")
@@ -1221,7 +1406,7 @@ class TestProtection(FakeUpstreamTestCase):
 
     def test_slow_and_hung_upstreams_get_504_soon_after_the_timeout(self):
         port = start_gateway(self, "--no-mcp", "--timeout", "0.5").rest.server_address[1]
-        for mode in ("slow", "hang"):
+        for mode in (SLOW, HANG):
             self.fake.mode = mode
             started = time.monotonic()
             self.assertEqual(request(port, "GET", "/v1/credits")[0], 504, mode)
@@ -1229,13 +1414,24 @@ class TestProtection(FakeUpstreamTestCase):
 
     def test_a_64_mib_upstream_body_is_cut_at_1_mib_and_memory_stays_flat(self):
         port = start_gateway(self, "--no-mcp").rest.server_address[1]
-        self.fake.mode = "huge"
-        peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        for _ in range(3):
-            status, _, body = request(port, "GET", "/v1/credits")
-            self.assertEqual(status, 502)
-            self.assertIn("1 MiB", json.loads(body)["error"]["message"])
-        grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+        self.fake.mode = HUGE
+        before, sizes, done = resident_bytes(), [], threading.Event()
+
+        def sample():  # the resident size now, every 10 ms while the requests run
+            while not done.wait(0.01):
+                sizes.append(resident_bytes())
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            for _ in range(3):
+                status, _, body = request(port, "GET", "/v1/credits")
+                self.assertEqual(status, 502)
+                self.assertIn("1 MiB", json.loads(body)["error"]["message"])
+        finally:
+            done.set()
+            sampler.join(5)
+        sizes.append(resident_bytes())
+        grown_mib = (max(sizes) - before) / (1024 * 1024)
         self.assertLess(grown_mib, 16)
 
     def test_a_busy_mcp_port_leaves_no_rest_port_or_thread_behind(self):
@@ -1297,7 +1493,7 @@ class TestMetrics(FakeUpstreamTestCase):
 
     def test_a_failed_read_or_an_answer_without_numbers_shows_up_0_and_no_balance(self):
         port = start_gateway(self, "--no-mcp").rest.server_address[1]
-        for mode in (500, "strings", "bigint"):  # bigint: valid JSON, but no float holds it
+        for mode in (SERVER_ERROR, STRINGS, BIG_INT):
             self.fake.mode = mode
             samples, _ = self.scrape(port)
             self.assertEqual(samples["openrouter_up"], {"": 0.0}, mode)
@@ -1305,13 +1501,15 @@ class TestMetrics(FakeUpstreamTestCase):
                               "openrouter_credits_remaining"} & set(samples), mode)
 
     def test_upstream_calls_are_counted_by_status_once_per_shared_call(self):
-        port = start_gateway(self, "--no-mcp", "--timeout", "0.5").rest.server_address[1]
-        for mode in ("ok", 500, "hang"):
+        server = start_gateway(self, "--no-mcp", "--timeout", "0.5")
+        port = server.rest.server_address[1]
+        for mode in (OK, SERVER_ERROR, HANG):
             self.fake.mode = mode
             samples, _ = self.scrape(port)
         self.assertEqual(samples["credits_gateway_upstream_calls_total"],
                          {'status="200"': 1, 'status="500"': 1, 'status="timeout"': 1})
-        self.fake.mode, self.fake.hold = "ok", threading.Event()
+        self.fake.mode, self.fake.hold = OK, threading.Event()
+        self.addCleanup(self.fake.hold.set)  # should a wait below fail
         threads = [threading.Thread(target=self.scrape, args=(port,)) for _ in range(8)]
         for thread in threads:
             thread.start()
@@ -1319,7 +1517,8 @@ class TestMetrics(FakeUpstreamTestCase):
         while self.fake.calls < 4:  # the fourth call is held upstream: the others join it
             self.assertLess(time.monotonic(), deadline, "no scrape reached the fake")
             time.sleep(0.01)
-        time.sleep(0.3)
+        wait_until(lambda: threads_waiting_in(gateway.SharedCall.get) >= 7 and len(server.rest.busy) == 8, 10,
+                   "seven scrapes waiting for the call held at the fake")
         self.fake.hold.set()
         for thread in threads:
             thread.join(5)
@@ -1453,7 +1652,7 @@ class TestMcp(FakeUpstreamTestCase):
         self.assertEqual([json.loads(block.text) for block in result.content], [CREDITS])
 
     def test_tool_failure_is_an_error_result_with_the_rest_message(self):
-        self.fake.mode = 403
+        self.fake.mode = FORBIDDEN
         result = self.session(lambda client: client.call_tool("get-credit-balance", {}))
         self.assertTrue(result.is_error)
         expected = gateway.http_failure(403, "upstream says 403", None).message
@@ -1568,7 +1767,7 @@ class TestTrueBalance(FakeUpstreamTestCase):
         return server.rest.server_address[1], server.mcp.server_address[1] if server.mcp_status == "ready" else None
 
     def test_an_inference_key_is_a_502_on_rest_an_error_on_mcp_and_no_balance_on_metrics(self):
-        self.fake.mode = "inference"
+        self.fake.mode = INFERENCE_KEY
         rest, mcp_port = self.fresh_gateway()
         status, _, body = request(rest, "GET", "/v1/credits")
         message = json.loads(body)["error"]["message"]
@@ -1587,7 +1786,7 @@ class TestTrueBalance(FakeUpstreamTestCase):
             self.assertEqual(result.content[0].text, message)
 
     def test_a_new_account_with_a_management_key_passes_its_zeros_on(self):
-        self.fake.mode = "newaccount"
+        self.fake.mode = NEW_ACCOUNT
         rest, _ = self.fresh_gateway()
         status, _, body = request(rest, "GET", "/v1/credits")
         self.assertEqual((status, json.loads(body)), (200, ZEROS))
@@ -1595,7 +1794,7 @@ class TestTrueBalance(FakeUpstreamTestCase):
         self.assertEqual((samples["openrouter_up"], samples["openrouter_credits_remaining"]), ({"": 1.0}, {"": 0.0}))
 
     def test_a_failing_key_lookup_is_said_and_the_zeros_are_not_shown(self):
-        self.fake.mode = "keyfail"
+        self.fake.mode = KEY_LOOKUP_FAILS
         rest, _ = self.fresh_gateway()
         status, _, body = request(rest, "GET", "/v1/credits")
         message = json.loads(body)["error"]["message"]
@@ -1605,7 +1804,7 @@ class TestTrueBalance(FakeUpstreamTestCase):
         self.assertNotIn("total_credits", body.decode())
 
     def test_a_funded_account_costs_no_key_call_and_an_inference_key_one_in_20_polls(self):
-        for mode, expected_status, expected_key_calls in (("ok", 200, 0), ("inference", 502, 1)):
+        for mode, expected_status, expected_key_calls in ((OK, 200, 0), (INFERENCE_KEY, 502, 1)):
             self.setUp()  # a fresh count
             self.fake.mode = mode
             rest, _ = self.fresh_gateway()
@@ -1614,23 +1813,24 @@ class TestTrueBalance(FakeUpstreamTestCase):
             self.assertEqual((self.fake.calls - self.fake.key_calls, self.fake.key_calls), (20, expected_key_calls), mode)
 
     def test_both_calls_together_stay_within_the_timeout(self):
-        self.fake.mode = "slowzeros"  # 0.6 s for /credits, 0.6 s more for /key: past 1 s together
+        self.fake.mode = SLOW_ZEROS  # 0.6 s for /credits, 0.6 s more for /key: past 1 s together
         rest, _ = self.fresh_gateway("--timeout", "1")
         started = time.monotonic()
         self.assertEqual(request(rest, "GET", "/v1/credits")[0], 504)
         self.assertLess(time.monotonic() - started, 1.15)
 
     def test_once_and_min_balance_exit_1_for_an_inference_key_and_a_new_account_is_its_zeros(self):
-        cases = (("inference", [], 1), ("inference", ["--min-balance", "5"], 1), ("keyfail", ["--min-balance", "5"], 1),
-                 ("newaccount", [], 0), ("newaccount", ["--min-balance", "5"], 3))
+        cases = ((INFERENCE_KEY, [], 1), (INFERENCE_KEY, ["--min-balance", "5"], 1),
+                 (KEY_LOOKUP_FAILS, ["--min-balance", "5"], 1), (NEW_ACCOUNT, [], 0),
+                 (NEW_ACCOUNT, ["--min-balance", "5"], 3))
         for mode, flags, expected in cases:
             self.fake.mode = mode
             code, out, err = self.finish(self.run_gateway("--once", *flags, "--base-url", self.fake.base_url))
             self.assertEqual(code, expected, (mode, flags, err))
-            self.assertEqual(json.loads(out) if out else None, ZEROS if mode == "newaccount" else None, mode)
+            self.assertEqual(json.loads(out) if out else None, ZEROS if mode == NEW_ACCOUNT else None, mode)
             if expected == 1:
                 self.assertEqual(len(err.splitlines()), 1, err)
-                self.assertIn("/key" if mode == "keyfail" else "inference key", err)
+                self.assertIn("/key" if mode == KEY_LOOKUP_FAILS else "inference key", err)
 
     def test_a_private_ca_given_by_ssl_cert_file_is_trusted_and_none_other(self):
         folder = tempfile.mkdtemp(prefix="credits-ca-")
@@ -1742,15 +1942,6 @@ def exits_within(test, proc, started, seconds):
     if proc.poll() is None:
         test.fail("still running %g s after it started" % seconds)
     return time.monotonic() - started
-
-
-def wait_until(condition, seconds, what):
-    """Poll `condition` until it holds; AssertionError naming `what` after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("%s: not within %g s" % (what, seconds))
-        time.sleep(0.02)
 
 
 def accepts(port):
@@ -2241,16 +2432,19 @@ class TestCommandLine(FakeUpstreamTestCase):
         self.assertEqual(proc.wait(5), 0)
 
     def test_sigterm_under_load_answers_requests_in_flight_and_refuses_new_ones(self):
-        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--no-mcp", "--quiet",
-                                "--timeout", "2")
+        proc = self.run_probed_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--no-mcp", "--quiet",
+                                       "--timeout", "2")
         port = port_of(self.wait_lines(proc, 1)[0])
         self.fake.hold = threading.Event()
+        self.addCleanup(self.fake.hold.set)  # should a wait below fail
         statuses = []
         threads = [threading.Thread(target=lambda: statuses.append(request(port, "GET", "/v1/credits")[0]))
                    for _ in range(8)]
         for thread in threads:
             thread.start()
-        time.sleep(0.3)  # all eight are waiting on the held upstream call
+        wait_until(lambda: self.fake.calls >= 1, 10, "the call reaching the fake")  # held there, and
+        self.wait_for_stacks(proc, lambda stacks: waiting_in(stacks, "get") == 7,  # the seven others wait on it
+                             "seven requests waiting for the call held at the fake")
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         while not refuses(port):  # within the 3 s grace (--timeout + 1): closed first, not once the grace ran out
@@ -2310,17 +2504,18 @@ class TestCommandLine(FakeUpstreamTestCase):
 
     @needs_mcp
     def test_sigterm_answers_mcp_calls_in_flight_and_closes_the_mcp_port_first(self):
-        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0",
-                                "--quiet", "--timeout", "2")
+        proc = self.run_probed_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0",
+                                       "--quiet", "--timeout", "2")
         port = port_of(self.wait_lines(proc, 2)[1])
         self.fake.hold = threading.Event()
+        self.addCleanup(self.fake.hold.set)  # should a wait below fail
         answers = []
         threads = [threading.Thread(target=lambda: answers.append(mcp_call(port))) for _ in range(4)]
         for thread in threads:
             thread.start()
-        while self.fake.calls < 1:  # the shared call is held upstream, the four wait on it
-            time.sleep(0.01)
-        time.sleep(0.3)
+        wait_until(lambda: self.fake.calls >= 1, 10, "the shared call reaching the fake")  # held there
+        self.wait_for_stacks(proc, lambda stacks: waiting_in(stacks, "post_mcp") == 4,
+                             "the four MCP requests handed to the MCP loop")  # past the stopping check
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         while not refuses(port):
@@ -2372,23 +2567,26 @@ class TestCommandLine(FakeUpstreamTestCase):
 
     @needs_mcp
     def test_an_mcp_client_that_resets_before_its_answer_is_dropped_without_a_traceback(self):
-        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0",
-                                "--quiet")
+        proc = self.run_probed_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--mcp-port", "0",
+                                       "--quiet")
         port = port_of(self.wait_lines(proc, 2)[1])
         self.fake.hold = threading.Event()
+        self.addCleanup(self.fake.hold.set)  # should a wait below fail
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                            "params": {"name": "get-credit-balance", "arguments": {}}}).encode()
-        for _ in range(3):
+        for in_flight in range(1, 4):
             sock = socket.create_connection(("127.0.0.1", port), timeout=5)
             sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                          b"Accept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n%s"
                          % (len(body), body))
-            while self.fake.calls < 1:  # the call is held upstream
-                time.sleep(0.01)
+            wait_until(lambda: self.fake.calls >= 1, 10, "the call reaching the fake")  # the call is held upstream
+            self.wait_for_stacks(proc, lambda stacks: waiting_in(stacks, "post_mcp") == in_flight,
+                                 "%d MCP request(s) waiting for an answer" % in_flight)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             sock.close()  # with a reset, so that writing the answer fails
         self.fake.hold.set()
-        time.sleep(0.5)  # the answers were written to the reset connections, or tried
+        self.wait_for_stacks(proc, lambda stacks: not any("post_mcp" in stack for stack in stacks),
+                             "the answers written to the reset connections, or tried")
         self.assertEqual(mcp_call(port)[0], 200)
         proc.send_signal(signal.SIGTERM)
         code, _, err = self.finish(proc)
@@ -2431,14 +2629,14 @@ class TestCommandLine(FakeUpstreamTestCase):
         self.assertEqual(self.fake.calls, 1)
 
     def test_once_on_an_upstream_error_prints_the_rest_message_and_exits_1(self):
-        self.fake.mode = 403
+        self.fake.mode = FORBIDDEN
         code, out, err = self.finish(self.run_gateway("--once", "--base-url", self.fake.base_url))
         self.assertEqual((code, out), (1, ""))
         self.assertEqual(err, "credits-gateway: %s\n" % gateway.http_failure(403, "upstream says 403").message)
 
     def test_once_on_a_slow_stalled_reset_or_non_json_upstream_exits_1_with_one_line(self):
-        for mode, words in (("headdrip", "within 1 s"), ("errstall", "within 1 s"),
-                            ("errreset", "Could not reach"), ("nan", "JSON")):
+        for mode, words in ((HEAD_DRIP, "within 1 s"), (ERROR_STALL, "within 1 s"),
+                            (ERROR_RESET, "Could not reach"), (NAN, "JSON")):
             self.fake.mode = mode
             started = time.monotonic()
             code, out, err = self.finish(self.run_gateway("--once", "--timeout", "1", "--base-url",
@@ -2458,14 +2656,14 @@ class TestCommandLine(FakeUpstreamTestCase):
                 self.assertEqual(err, "")
 
     def test_min_balance_exits_1_on_an_upstream_error_or_an_answer_without_numbers(self):
-        for mode in (500, "strings"):
+        for mode in (SERVER_ERROR, STRINGS):
             self.fake.mode = mode
             code, _, err = self.finish(self.run_gateway("--once", "--min-balance", "5", "--base-url",
                                                         self.fake.base_url))
             self.assertEqual((code, len(err.splitlines())), (1, 1), mode)
 
     def test_min_balance_exits_1_when_the_numbers_are_beyond_a_float(self):
-        self.fake.mode = "bigint"
+        self.fake.mode = BIG_INT
         code, _, err = self.finish(self.run_gateway("--once", "--min-balance", "5", "--base-url",
                                                     self.fake.base_url))
         self.assertEqual((code, len(err.splitlines())), (1, 1), err)
@@ -2514,7 +2712,7 @@ class TestCommandLine(FakeUpstreamTestCase):
             self.assertIn("--min-balance", err)
 
     def test_once_on_429_gives_the_retry_after_seconds(self):
-        self.fake.mode = 429
+        self.fake.mode = RATE_LIMITED
         code, _, err = self.finish(self.run_gateway("--once", "--base-url", self.fake.base_url))
         self.assertEqual(code, 1)
         self.assertIn("retry in 7 s", err)
@@ -2567,14 +2765,16 @@ class TestCommandLine(FakeUpstreamTestCase):
     def test_upstream_failures_never_put_the_key_in_output(self):
         proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--no-mcp")
         port = port_of(self.wait_lines(proc, 1)[0])
-        for mode in ("ok", 403, 429, 500, "echo", "redirect", "close", "nonjson"):
+        for mode in (OK, FORBIDDEN, RATE_LIMITED, SERVER_ERROR, ECHO, PADDED_ECHO, REDIRECT, CLOSE, NON_JSON):
             self.fake.mode = mode
-            status, headers, body = request(port, "GET", "/v1/credits")
+            status, headers, body = request(port, "GET", "/v1/credits")  # request() fails on the whole key
             self.assertNotIn(KEY, body.decode() + str(headers), mode)
+            self.assertEqual(pieces_of_the_key(body.decode("latin-1") + str(headers)), [], mode)  # or a part
         proc.send_signal(signal.SIGTERM)
         code, out, err = self.finish(proc)  # finish() asserts the key is absent
         self.assertEqual(code, 0)
         self.assertNotIn("Traceback", err)
+        self.assertEqual(pieces_of_the_key(out + err), [])  # the access log on stderr, say
 
 
 def _reap(proc):
