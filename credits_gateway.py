@@ -13,13 +13,13 @@ JSON object, unchanged) and /metrics on port 8080, the MCP tool "get-credit-bala
 9090 or --stdio, and --once for scripts; HELP_EPILOG below tells the rest.
 
 How it works, in the order the file reads: parse_config() checks flags and environment.
-Deadlines cuts what outlives its deadline. fetch_credits() is every call to OpenRouter, bounded
-from name lookup to last byte by an UpstreamRequest, and maps each failure to an UpstreamError.
-SharedCall lets callers share a call, and hands out a Balance. GatewayServer is one port, and
-GatewayHandler its front door: the same guards for each request, then the port's Routes.
-REST_ROUTES serve REST (and /openapi.json, made from that table); MCP_ROUTES hand POST /mcp to
-the mcp SDK's ASGI app through call_app(). Gateway holds both ports and the MCP thread; main()
-runs it until SIGINT or SIGTERM.
+Deadlines cuts what outlives its deadline. UpstreamError is what any upstream failure becomes;
+an UpstreamRequest carries one call's deadline, from name lookup to last byte; fetch_credits()
+makes every call to OpenRouter. SharedCall lets callers share a call, and hands out a Balance.
+A Route answers a path; GatewayHandler is the front door of both ports (the same guards for
+each request, then the port's routes), and GatewayServer one port. REST_ROUTES serve REST (and
+/openapi.json, made from that table); call_app() hands POST /mcp to the mcp SDK's ASGI app, as
+MCP_ROUTES say. Gateway holds both ports and the MCP thread; main() runs it until a signal.
 """
 import argparse
 import collections
@@ -189,7 +189,8 @@ Proxy = collections.namedtuple("Proxy", "variable url address")  # address: host
 def find_proxy(url, environ):
     """The proxy urllib would take for `url` from the environment: a Proxy, or None. Exit 2 on one
     urllib cannot use, naming its variable but never its value (it may hold a password)."""
-    scheme, host = url.partition(":")[0], urllib.parse.urlsplit(url).hostname
+    scheme = url.partition(":")[0].lower()  # as urllib looks it up: HTTPS:// is https
+    host = urllib.parse.urlsplit(url).hostname
     names = [name for name in (scheme + "_proxy", scheme.upper() + "_PROXY") if environ.get(name)]
     no_proxy = {"no": environ.get("no_proxy", environ.get("NO_PROXY", ""))}
     if not names or urllib.request.proxy_bypass_environment(host, no_proxy):
@@ -212,8 +213,6 @@ class Deadlines:
     serves every deadline (a timer thread per call cost 0.16 ms of each); the first watch() starts
     it, so that importing this module starts nothing."""
 
-    tick = 0.1  # seconds between looks: a cut comes at most this late
-
     def __init__(self):
         self.due = {}  # each thing watched, and the time.monotonic() at which it is cut
         self.lock = threading.Lock()  # so that two first watch()es start one thread
@@ -231,7 +230,7 @@ class Deadlines:
 
     def cut_late(self):
         while True:
-            time.sleep(self.tick)
+            time.sleep(0.1)  # ten looks a second: a cut comes at most 0.1 s late
             for thing, deadline in list(self.due.items()):
                 if deadline < time.monotonic():
                     with contextlib.suppress(OSError):  # already closed
@@ -304,12 +303,18 @@ class UpstreamRequest(urllib.request.Request):
             try:
                 connection.settimeout(self.time_left())
                 connection.connect(where)
-                connection.settimeout(timeout)  # http.client's bound on each read
+                connection.settimeout(min(timeout, self.time_left()))  # see bound_handshake()
                 return connection
             except OSError as failure:
                 connection.close()
                 error = failure
         raise error
+
+    def bound_handshake(self):
+        """Give the TLS handshake that comes next what is left of the deadline, through the socket
+        timeout, which bounds a handshake as a whole: TLS detaches the raw socket before it, so
+        the cut cannot reach it there."""
+        self.sock.settimeout(self.time_left())
 
     def guard(self, sock):  # TLS wraps the connected socket into a new one: watch that
         self.sock = sock
@@ -331,6 +336,10 @@ class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
                 self._create_connection = request.connect  # http.client's own hook
                 super().connect()
                 request.guard(self.sock)
+
+            def _tunnel(self):  # a proxy's CONNECT, between the connect and the TLS handshake
+                super()._tunnel()
+                request.bound_handshake()
         return super().do_open(WatchedConnection, request, **options)
 
     def redirect_request(self, *args):
@@ -561,7 +570,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     """One connection to either port; http.server reads each request's head (command, path,
     headers) and calls dispatch(). There the head alone may be refused (refusal_of_head());
     else the body is read (read_body()), and the whole request may be refused (refusal());
-    else its Route answers. Every answer leaves in one write, through respond(). State:
+    else its Route answers. Every answer leaves in one write, through send_answer(). State:
 
     - admitted: whether the connection holds one of its port's --max-connections slots;
     - started: the time.monotonic() when the request began (the access log's clock);
@@ -627,7 +636,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
     def refusal(self, route):
         """What the whole request is refused for, in order: a Refusal, or None."""
-        host, origin = self.headers.get("Host", "localhost"), self.headers.get("Origin")
+        host = self.headers.get("Host", "localhost")
+        origin = self.headers.get("Origin")
         if len(self.body) < self.content_length():  # the client left, or was too slow
             return Refusal(400, "The request body ended before its Content-Length.", CLOSE)
         if self.server.loopback_only and not is_loopback(host):  # against DNS rebinding
@@ -657,10 +667,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
     def send_json(self, status, value, headers=None):
         body = value if isinstance(value, bytes) else json.dumps(value).encode()  # already JSON
-        self.respond(status, body, {"Content-Type": "application/json", **(headers or {})})
-
-    def respond(self, status, body, headers):
-        """The one way out: the answer in one write, then one access-log line."""
+        headers = {"Content-Type": "application/json", **(headers or {})}
         self.send_answer(status, self.answer(status, body, headers))
 
     def answer(self, status, body, headers):
@@ -677,8 +684,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             b"" if self.command == "HEAD" else body)
 
     def send_answer(self, status, payload):
-        """Write an answer (or what is left of it), then log it: the method and path only, as a
-        query or a header may hold a secret, with unprintable characters escaped."""
+        """The one way out: write an answer (or what is left of it), then log it in one line: the
+        method and path only, as a query or a header may hold a secret, unprintables escaped."""
         if payload:
             self.wfile.write(payload)
         if not self.server.config.quiet:
@@ -728,7 +735,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         super().handle_one_request()
 
     def log_message(self, format, *args):
-        pass  # http.server would log each idle timeout; respond() logs each answer
+        pass  # http.server would log each idle timeout; send_answer() logs each answer
 
 
 class GatewayServer(http.server.ThreadingHTTPServer):
@@ -815,7 +822,8 @@ def get_credits(gateway, handler):
         headers = {"Cache-Control": "no-store", "Retry-After": error.retry_after}
         body = error_body(error.status, error.message, error.upstream_status)
         return handler.send_json(error.status, body, headers)
-    ttl, age = gateway.config.cache_ttl, time.monotonic() - balance.fetched_at
+    ttl = gateway.config.cache_ttl
+    age = time.monotonic() - balance.fetched_at
     # RFC 9111: a client may reuse a cached answer for max-age minus its Age
     cached = {"Cache-Control": "max-age=%d" % ttl, "Age": "%d" % age}
     handler.send_json(200, balance.body, cached if ttl else {"Cache-Control": "no-store"})
@@ -848,8 +856,8 @@ def get_metrics(gateway, handler):
            *[('{status="%s"}' % status, count) for status, count in calls])
     metric("credits_gateway_build_info", "gauge", "Always 1; the gateway's version is its label.",
            ('{version="%s"}' % __version__, 1))
-    handler.respond(200, ("\n".join(lines) + "\n").encode(), {
-        "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"})
+    handler.send_answer(200, handler.answer(200, ("\n".join(lines) + "\n").encode(), {
+        "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"}))
 
 
 def get_ready(gateway, handler):
@@ -1098,7 +1106,9 @@ class Gateway:
         if not self.config.no_mcp:
             ports["MCP"] = (self.config.mcp_port, MCP_ROUTES)
         cap = connection_cap(self.config, len(ports))
-        servers, busy, flags = {}, [], []
+        servers = {}
+        busy = []  # "port N for X (why)" for each port that could not be bound
+        flags = []  # and the flag that chooses another
         for surface, (port, routes) in ports.items():
             try:
                 servers[surface] = GatewayServer(self, surface, port, routes, cap)

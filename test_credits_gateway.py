@@ -1954,9 +1954,12 @@ def accepts(port):
 
 class DrippingProxy:
     """A proxy that takes a CONNECT and answers it one byte every 0.1 s, forever: each read
-    the gateway makes is quick, the answer never ends. `connected` is set once a CONNECT came."""
+    the gateway makes is quick, the answer never ends. `connected` is set once a CONNECT came.
+    With `establish_after`, it answers 200 whole after that many seconds instead, and then
+    says nothing more: the TLS handshake through the tunnel stalls."""
 
-    def __init__(self):
+    def __init__(self, establish_after=None):
+        self.establish_after = establish_after
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.connected, self.stopped, self.requests = threading.Event(), threading.Event(), []
@@ -1982,6 +1985,12 @@ class DrippingProxy:
                     head += chunk
             self.requests.append(head)
             self.connected.set()
+            if self.establish_after is not None:
+                if not self.stopped.wait(self.establish_after):  # the pace of a slow proxy
+                    with contextlib.suppress(OSError):
+                        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                self.stopped.wait(10)  # the tunnel is open; the target never speaks
+                return
             answer = b"HTTP/1.1 200 Connection established\r\nX-Pad: "
             sent = 0
             while not self.stopped.wait(0.1):  # the pace of the drip, not a synchronisation
@@ -2036,6 +2045,17 @@ class TestConnectThroughAStallingProxy(FakeUpstreamTestCase):
         line = self.wait_lines(proc, 1)[0]
         self.assertIn("REST listening on http://127.0.0.1:", line)
         return proc, port_of(line)
+
+    def test_a_tls_handshake_after_a_slow_tunnel_gets_only_what_is_left_of_the_timeout(self):
+        proxy = DrippingProxy(establish_after=1.2)  # then the handshake stalls: 0.8 s are left
+        self.addCleanup(proxy.close)
+        started = time.monotonic()
+        proc = self.run_gateway("--once", "--timeout", "2", "--base-url", self.url,
+                                env=environment(HTTPS_PROXY="http://127.0.0.1:%d" % proxy.port))
+        exits_within(self, proc, started, 2.9)  # not 1.2 s + a whole 2 s for the handshake
+        code, _, err = self.finish(proc)
+        self.assertEqual(code, 1)
+        self.assertIn("did not answer within 2 s", one_line(self, err))
 
     def test_once_through_a_proxy_dripping_its_connect_answer_exits_1_at_the_timeout(self):
         started = time.monotonic()
