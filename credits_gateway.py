@@ -559,9 +559,9 @@ def authorized(header, token):
     return not token or scheme.lower() == b"bearer" and hmac.compare_digest(value, token.encode())
 
 
-# What answers a path: answer(gateway, handler), for `methods`; `guarded`: it reveals the
+# What answers a path: respond(gateway, handler), for `methods`; `guarded`: it reveals the
 # balance, so the caller token guards it; `operation`: its OpenAPI Operation (None: not REST).
-Route = collections.namedtuple("Route", "answer methods guarded operation")
+Route = collections.namedtuple("Route", "respond methods guarded operation")
 Refusal = collections.namedtuple("Refusal", "status message headers")  # see refusal()
 CLOSE = {"Connection": "close"}  # for a refusal after which the connection cannot go on
 
@@ -570,7 +570,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     """One connection to either port; http.server reads each request's head (command, path,
     headers) and calls dispatch(). There the head alone may be refused (refusal_of_head());
     else the body is read (read_body()), and the whole request may be refused (refusal());
-    else its Route answers. Every answer leaves in one write, through send_answer(). State:
+    else its Route answers. Every answer leaves in one write, through write_answer(). State:
 
     - admitted: whether the connection holds one of its port's --max-connections slots;
     - started: the time.monotonic() when the request began (the access log's clock);
@@ -579,16 +579,17 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
     server_version = USER_AGENT
     disable_nagle_algorithm = True  # with the single write: no 40 ms delayed-ACK stall
-    command = None  # the request's method, once its line is read (answer() looks for HEAD)
+    command = None  # the request's method, once its line is read (for HEAD's empty body)
 
     def dispatch(self):
         self.started = time.monotonic()  # the access log times the answer, not the client's pause
         self.request_path = self.path.partition("?")[0]
         route = self.server.routes.get(self.request_path)
-        refusal = self.refusal_of_head()
+        length = self.content_length()
+        refusal = self.refusal_of_head(length)
         if refusal is None:
-            self.body = self.read_body()
-            refusal = self.refusal(route)
+            self.body = self.read_body(length)
+            refusal = self.refusal(route, length)
         if refusal:
             self.refuse(*refusal)
         elif route is None and (self.request_path == "/register"
@@ -602,7 +603,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         else:
             self.server.busy.add(self)  # a stop waits for these answers
             try:
-                route.answer(self.server.gateway, self)
+                route.respond(self.server.gateway, self)
             finally:
                 self.server.busy.discard(self)
 
@@ -616,29 +617,29 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         plain = length.isascii() and length.isdigit() and len(length) <= 9
         return int(length) if plain and "Transfer-Encoding" not in self.headers else None
 
-    def refusal_of_head(self):
+    def refusal_of_head(self, length):
         """What the head alone refuses, before any body is read: a Refusal, or None."""
         if not self.admitted:
             return Refusal(503, TOO_MANY, CLOSE)
-        if self.content_length() is None:
+        if length is None:
             return Refusal(400, "Send a request body, if any, with one plain Content-Length.",
                            CLOSE)
-        if self.content_length() > MAX_REQUEST_BODY:
+        if length > MAX_REQUEST_BODY:
             return Refusal(413, "A request body over 64 KiB is refused.", CLOSE)
         return None
 
-    def read_body(self):
+    def read_body(self, length):
         """The body, read whether needed or not: the next request starts after it. The request is
         then in, and --idle-timeout (see handle_one_request()) no longer applies."""
-        body = self.rfile.read(self.content_length()) or b""  # None: SO_RCVTIMEO fired
+        body = self.rfile.read(length) or b""  # None: SO_RCVTIMEO fired
         DEADLINES.forget(self.connection)
         return body
 
-    def refusal(self, route):
+    def refusal(self, route, length):
         """What the whole request is refused for, in order: a Refusal, or None."""
         host = self.headers.get("Host", "localhost")
         origin = self.headers.get("Origin")
-        if len(self.body) < self.content_length():  # the client left, or was too slow
+        if len(self.body) < length:  # the client left, or was too slow
             return Refusal(400, "The request body ended before its Content-Length.", CLOSE)
         if self.server.loopback_only and not is_loopback(host):  # against DNS rebinding
             return Refusal(421, "On loopback, only a loopback Host like localhost is served.", {})
@@ -668,9 +669,9 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     def send_json(self, status, value, headers=None):
         body = value if isinstance(value, bytes) else json.dumps(value).encode()  # already JSON
         headers = {"Content-Type": "application/json", **(headers or {})}
-        self.send_answer(status, self.answer(status, body, headers))
+        self.write_answer(status, self.encode_answer(status, body, headers))
 
-    def answer(self, status, body, headers):
+    def encode_answer(self, status, body, headers):
         """Head and body as the bytes of one write: send_response() would cost a second write, and
         date_time_string() three times this strftime."""
         head = ["HTTP/1.1 %d %s" % (status, self.responses[status][0]),
@@ -683,7 +684,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (
             b"" if self.command == "HEAD" else body)
 
-    def send_answer(self, status, payload):
+    def write_answer(self, status, payload):
         """The one way out: write an answer (or what is left of it), then log it in one line: the
         method and path only, as a query or a header may hold a secret, unprintables escaped."""
         if payload:
@@ -735,7 +736,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         super().handle_one_request()
 
     def log_message(self, format, *args):
-        pass  # http.server would log each idle timeout; send_answer() logs each answer
+        pass  # http.server would log each idle timeout; write_answer() logs each answer
 
 
 class GatewayServer(http.server.ThreadingHTTPServer):
@@ -856,7 +857,7 @@ def get_metrics(gateway, handler):
            *[('{status="%s"}' % status, count) for status, count in calls])
     metric("credits_gateway_build_info", "gauge", "Always 1; the gateway's version is its label.",
            ('{version="%s"}' % __version__, 1))
-    handler.send_answer(200, handler.answer(200, ("\n".join(lines) + "\n").encode(), {
+    handler.write_answer(200, handler.encode_answer(200, ("\n".join(lines) + "\n").encode(), {
         "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"}))
 
 
@@ -1026,7 +1027,7 @@ async def call_app(app, handler):
             return
         body.append(message.get("body", b""))
         if not message.get("more_body"):
-            unsent = handler.answer(status, b"".join(body), headers)
+            unsent = handler.encode_answer(status, b"".join(body), headers)
             try:
                 unsent = unsent[handler.connection.send(unsent, socket.MSG_DONTWAIT):]
             except BlockingIOError:
@@ -1046,7 +1047,7 @@ def post_mcp(gateway, handler):
         return handler.refuse(503, "The gateway is stopping; retry on a new connection.", CLOSE)
     call = asyncio.run_coroutine_threadsafe(call_app(gateway.mcp_app, handler), gateway.mcp_loop)
     status, unsent = call.result()
-    handler.send_answer(status, unsent)
+    handler.write_answer(status, unsent)
 
 
 MCP_ROUTES = {"/mcp": Route(post_mcp, ("POST",), True, None)}
