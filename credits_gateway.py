@@ -68,7 +68,7 @@ environment:
   CREDITS_CACHE_TTL      default for --cache-ttl
 exit codes:
   0  stopped by SIGINT or SIGTERM; --once printed the balance
-  1  a port is busy; --once met an upstream error; --stdio has no mcp
+  1  a port is busy; --once met an upstream error or a stdout it cannot write; --stdio lacks mcp
   2  a configuration mistake
   3  --once --min-balance USD: less than USD is left"""
 FLAG_RANGES = (("rest_port", 0, 65535), ("mcp_port", 0, 65535), ("timeout", 0.001, 1e6),
