@@ -2395,6 +2395,16 @@ class TestCommandLine(FakeUpstreamTestCase):
                 self.assertIn("choose another with %s" % flag, err.splitlines()[-1])
                 self.assertNotIn("Traceback", err)
 
+    def test_both_busy_ports_are_named_in_one_line_with_their_flags(self):
+        with socket.create_server(("127.0.0.1", 0)) as rest, socket.create_server(("127.0.0.1", 0)) as mcp_port:
+            ports = [str(sock.getsockname()[1]) for sock in (rest, mcp_port)]
+            code, _, err = self.finish(self.run_gateway("--base-url", self.fake.base_url, "--rest-port", ports[0],
+                                                        "--mcp-port", ports[1]))
+        self.assertEqual((code, len(err.splitlines())), (1, 1), err)
+        for words in ("port %s for REST" % ports[0], "port %s for MCP" % ports[1], "--rest-port", "--mcp-port"):
+            self.assertIn(words, err)
+        self.assertNotIn("Traceback", err)
+
     def test_bad_flag_values_exit_2_with_one_line(self):
         for flags in (["--rest-port", "abc"], ["--mcp-port", "70000"], ["--timeout", "0"], ["--cache-ttl", "-1"],
                       ["--idle-timeout", "nan"], ["--max-connections", "0"], ["--bogus"]):
