@@ -219,13 +219,14 @@ class Deadlines:
         self.thread = None  # the thread that cuts, once something was watched
 
     def watch(self, thing, deadline):
+        """Cut `thing` once time.monotonic() passes `deadline`, again each look until forgotten."""
         with self.lock:
             self.due[thing] = deadline
             if self.thread is None:
                 self.thread = threading.Thread(target=self.cut_late, name="deadlines", daemon=True)
                 self.thread.start()
 
-    def forget(self, thing):
+    def forget(self, thing):  # whether or not it was watched, or already cut
         self.due.pop(thing, None)
 
     def cut_late(self):
@@ -290,6 +291,7 @@ class UpstreamRequest(urllib.request.Request):
         self.timed_out = False  # whether the deadline came before the whole answer
 
     def time_left(self):
+        """Seconds left before the deadline, or socket.timeout if none are."""
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise socket.timeout("timed out")
@@ -357,7 +359,8 @@ def upstream_message(body, key):
 
 
 def http_failure(status, message, retry_after="", url=""):
-    """The one place where an upstream HTTP status becomes the gateway's answer."""
+    """The one place where an upstream HTTP status becomes the gateway's answer: an
+    UpstreamError, returned for the caller to raise."""
     if status == 401:
         text = "OpenRouter rejected OPENROUTER_API_KEY (%s); check the key." % message
     elif status == 403:
@@ -375,8 +378,8 @@ def http_failure(status, message, retry_after="", url=""):
 
 
 def unreachable(reason, proxy):
-    """The answer when no HTTP status came back: through a proxy, the proxy is named (by its
-    address and variable, never its credentials), as it may be what failed."""
+    """The UpstreamError (returned, not raised) when no HTTP status came back: through a proxy,
+    the proxy is named (by its address and variable, never its credentials): it may have failed."""
     if proxy and reason.startswith("Tunnel connection failed: "):  # what the proxy answered
         return UpstreamError(502, "The proxy %s (%s) refused the tunnel to OpenRouter: %s." % (
             proxy.address, proxy.variable, reason.partition(": ")[2]))
