@@ -207,11 +207,11 @@ def find_proxy(url, environ):
 # --- Deadlines -----------------------------------------------------------------------
 
 class Deadlines:
-    """Cut anything with shutdown(how) at its deadline: a client's socket that has not sent a whole
-    request within --idle-timeout, an UpstreamRequest at --timeout. Socket timeouts bound
+    """Cut anything with shutdown(how) at its deadline: a client's socket that has not sent a
+    whole request within --idle-timeout, an UpstreamRequest at --timeout. Socket timeouts bound
     each read, not the whole, so a peer sending a byte at a time never trips them. One thread
-    serves every deadline (a timer thread per call cost 0.16 ms of each); the first watch() starts
-    it, so that importing this module starts nothing."""
+    serves every deadline (a timer thread per call cost 0.16 ms of each); the first watch()
+    starts it, so that importing this module starts nothing."""
 
     def __init__(self):
         self.due = {}  # each thing watched, and the time.monotonic() at which it is cut
