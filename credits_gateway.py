@@ -648,8 +648,9 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             return Refusal(421, "On loopback, only a loopback Host like localhost is served.", {})
         if self.server.loopback_only and origin and not is_loopback(origin.partition("//")[2]):
             return Refusal(403, "On loopback, only a page from a loopback address may call.", {})
+        token = self.server.gateway.config.token
         if route and route.guarded and not authorized(
-                self.headers.get("Authorization", "").encode("latin-1"), self.server.config.token):
+                self.headers.get("Authorization", "").encode("latin-1"), token):
             return Refusal(401, "Send Authorization: Bearer <caller token>.",
                            {"WWW-Authenticate": "Bearer"})
         return None
@@ -692,7 +693,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         method and path only, as a query or a header may hold a secret, unprintables escaped."""
         if payload:
             self.wfile.write(payload)
-        if not self.server.config.quiet:
+        if not self.server.gateway.config.quiet:
             method = urllib.parse.quote(self.command or "-", safe="")
             path = urllib.parse.quote(self.request_path, safe="/%") or "-"
             log("%s %s %d %.1f ms" % (method, path, status,
@@ -735,7 +736,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     def handle_one_request(self):
         self.begin()
         # --idle-timeout for the whole request, head and body, however it trickles in
-        DEADLINES.watch(self.connection, self.started + self.server.config.idle_timeout)
+        DEADLINES.watch(self.connection, self.started + self.server.gateway.config.idle_timeout)
         super().handle_one_request()
 
     def log_message(self, format, *args):
@@ -744,7 +745,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
 class GatewayServer(http.server.ThreadingHTTPServer):
     """One listening port, REST or MCP, and what its front door needs to guard it: gateway (whose
-    routes answer), config, surface ("REST" or "MCP"), routes ({path: Route}), loopback_only
+    config it serves, and whose routes answer), surface ("REST" or "MCP"), routes, loopback_only
     (whether the address bound is loopback, whatever its spelling: then Host and Origin are
     checked), timeval (--idle-timeout for setsockopt), slots and refusals (the connections served
     at once, and those read only to be refused), and busy (the handlers answering a request, which
@@ -761,7 +762,6 @@ class GatewayServer(http.server.ThreadingHTTPServer):
         self.address_family = family  # socketserver makes its socket with this: set it first
         super().__init__(address, GatewayHandler)
         self.gateway = gateway
-        self.config = config
         self.surface = surface
         self.routes = routes
         self.loopback_only = loopback(self.server_address[0])
@@ -998,8 +998,7 @@ def build_mcp_app(upstream):
 async def call_app(app, handler):
     """Run one request through the ASGI app, on the MCP loop: (status, the bytes not yet sent).
     Once the answer is whole, send() writes what the socket takes at once (sooner than waking the
-    handler thread), and leaves the rest to the handler thread: a client must never hold up the
-    loop."""
+    handler thread) and leaves the rest to that thread: a client must never hold up the loop."""
     import asyncio  # here and below, not at the top: REST alone starts sooner and smaller
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
              "http_version": handler.request_version[5:], "method": handler.command,
