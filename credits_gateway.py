@@ -79,8 +79,7 @@ ENVIRONMENT_DEFAULTS = (("base_url", "OPENROUTER_BASE_URL", DEFAULT_BASE_URL),
 
 
 def log(message):
-    """One stderr line, in one write (threads' lines never mix). A broken stderr (journald
-    restarting, say) must not cost a client its answer: its errors are dropped."""
+    """One stderr line, in one write: threads' lines never mix, and a broken stderr is ignored."""
     with contextlib.suppress(OSError, ValueError):  # ValueError: stderr was closed
         sys.stderr.write("credits-gateway: %s\n" % message)
         sys.stderr.flush()
@@ -161,8 +160,7 @@ def parse_config(argv=None, environ=os.environ):
 
 
 def unknown_arguments(words, flags):
-    """The line for arguments argparse does not know. It names flags, never values: a value may be
-    the key (`--api-key sk-or-...`), and this line may end up in a journal."""
+    """The line for arguments argparse does not know: flags, never values (one may be the key)."""
     named = []
     for flag in [word.partition("=")[0] for word in words if word.startswith("-")]:
         near = ["--rest-port"] if flag == "--port" else difflib.get_close_matches(
@@ -207,11 +205,10 @@ def find_proxy(url, environ):
 # --- Deadlines -----------------------------------------------------------------------
 
 class Deadlines:
-    """Cut anything with shutdown(how) at its deadline: a client's socket that has not sent a
-    whole request within --idle-timeout, an UpstreamRequest at --timeout. Socket timeouts bound
-    each read, not the whole, so a peer sending a byte at a time never trips them. One thread
-    serves every deadline (a timer thread per call cost 0.16 ms of each); the first watch()
-    starts it, so that importing this module starts nothing."""
+    """Cut anything with shutdown(how) at its deadline: a client's socket at --idle-timeout, an
+    UpstreamRequest at --timeout. A socket timeout bounds each read, not the whole, so a peer
+    sending a byte at a time never trips one. One thread, started by the first watch(), serves
+    every deadline (a timer thread per call cost 0.16 ms of each)."""
 
     def __init__(self):
         self.due = {}  # each thing watched, and the time.monotonic() at which it is cut
@@ -265,8 +262,8 @@ def settle(future, function, *args):
 
 
 def resolve(host, port, within):
-    """getaddrinfo() within `within` seconds, or socket.timeout. A name is looked up on a helper
-    thread: a resolver that never answers cannot be interrupted."""
+    """getaddrinfo() within `within` seconds, or socket.timeout: on a helper thread, as a resolver
+    that never answers cannot be interrupted."""
     with contextlib.suppress(socket.gaierror):  # an address needs no lookup, nor a thread
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
     lookup = concurrent.futures.Future()
@@ -279,9 +276,9 @@ def resolve(host, port, within):
 
 
 class UpstreamRequest(urllib.request.Request):
-    """A GET to OpenRouter with the key, cut by DEADLINES at its deadline as a whole. Its connect()
-    is where http.client makes the socket (see UpstreamHandler), so the deadline covers the name
-    lookup, each address tried, a proxy's CONNECT, the TLS handshake, the head and the body."""
+    """A GET to OpenRouter with the key, cut by DEADLINES at its deadline as a whole. It makes and
+    watches each socket (see UpstreamHandler), so the deadline covers the name lookup, each
+    address tried, a proxy's CONNECT, the TLS handshake, the head and the body."""
 
     def __init__(self, url, key, deadline):
         super().__init__(url, headers={"Authorization": "Bearer " + key, "Accept":
@@ -305,18 +302,12 @@ class UpstreamRequest(urllib.request.Request):
             try:
                 connection.settimeout(self.time_left())
                 connection.connect(where)
-                connection.settimeout(min(timeout, self.time_left()))  # see bound_handshake()
+                connection.settimeout(self.time_left())  # for the TLS handshake: see _tunnel()
                 return connection
             except OSError as failure:
                 connection.close()
                 error = failure
         raise error
-
-    def bound_handshake(self):
-        """Give the TLS handshake that comes next what is left of the deadline, through the socket
-        timeout, which bounds a handshake as a whole: TLS detaches the raw socket before it, so
-        the cut cannot reach it there."""
-        self.sock.settimeout(self.time_left())
 
     def guard(self, sock):  # TLS wraps the connected socket into a new one: watch that
         self.sock = sock
@@ -329,8 +320,8 @@ class UpstreamRequest(urllib.request.Request):
 
 class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
                       urllib.request.HTTPRedirectHandler):
-    """urllib's handlers, but the UpstreamRequest makes and watches each connection, and redirects
-    are refused (urllib would send the key to any Location): a 3xx comes as an HTTPError."""
+    """urllib's, but with the UpstreamRequest's sockets, and redirects refused (urllib would send
+    the key to any Location): a 3xx comes as an HTTPError."""
 
     def do_open(self, connection_class, request, **options):
         class WatchedConnection(connection_class):  # HTTP or HTTPS, made for this request
@@ -341,7 +332,9 @@ class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
 
             def _tunnel(self):  # a proxy's CONNECT, between the connect and the TLS handshake
                 super()._tunnel()
-                request.bound_handshake()
+                # The handshake gets what is left through the socket timeout, which bounds it as
+                # a whole: TLS detaches the raw socket while it runs, so a cut cannot reach it.
+                self.sock.settimeout(request.time_left())
         return super().do_open(WatchedConnection, request, **options)
 
     def redirect_request(self, *args):
@@ -359,8 +352,7 @@ def upstream_message(body, key):
 
 
 def http_failure(status, message, retry_after="", url=""):
-    """The one place where an upstream HTTP status becomes the gateway's answer: an
-    UpstreamError, returned for the caller to raise."""
+    """The UpstreamError (returned, not raised) for an upstream HTTP status: the one place."""
     if status == 401:
         text = "OpenRouter rejected OPENROUTER_API_KEY (%s); check the key." % message
     elif status == 403:
@@ -378,8 +370,8 @@ def http_failure(status, message, retry_after="", url=""):
 
 
 def unreachable(reason, proxy):
-    """The UpstreamError (returned, not raised) when no HTTP status came back: through a proxy,
-    the proxy is named (by its address and variable, never its credentials): it may have failed."""
+    """The UpstreamError (returned) when no HTTP status came back; a proxy, which may be what
+    failed, is named by its address and variable, never its credentials."""
     if proxy and reason.startswith("Tunnel connection failed: "):  # what the proxy answered
         return UpstreamError(502, "The proxy %s (%s) refused the tunnel to OpenRouter: %s." % (
             proxy.address, proxy.variable, reason.partition(": ")[2]))
@@ -396,8 +388,8 @@ def finite_number(text):
 
 
 def fetch_credits(config, path="/credits", deadline=None):
-    """GET {base_url}{path} with the key, by `deadline` (by default --timeout from now): the JSON
-    object, or UpstreamError. Every call to OpenRouter is this one."""
+    """GET {base_url}{path} by `deadline` (default: --timeout from now): a JSON object, or
+    UpstreamError. Every call to OpenRouter is this one."""
     url = config.base_url + path
     request = UpstreamRequest(url, config.key, deadline or time.monotonic() + config.timeout)
     DEADLINES.watch(request, request.deadline)
@@ -437,8 +429,7 @@ def fetch_credits(config, path="/credits", deadline=None):
 
 
 def balance_of(credits):
-    """(total_credits, total_usage) from an upstream answer as floats, or None if either is no
-    number, or one no float holds (JSON allows an integer of 400 digits)."""
+    """(total_credits, total_usage) as floats, or None if either is no number a float holds."""
     data = credits.get("data") if isinstance(credits.get("data"), dict) else {}
     numbers = data.get("total_credits"), data.get("total_usage")
     if all(type(number) in (int, float) for number in numbers):
@@ -453,12 +444,11 @@ def is_management_key(config, deadline):
         record = fetch_credits(config, "/key", deadline).get("data")
         if isinstance(record, dict) and isinstance(record.get("is_management_key"), bool):
             return record["is_management_key"]
-        error = UpstreamError(502, "it answered without data.is_management_key.", 200)
-    except UpstreamError as failure:
-        error = failure
-    raise UpstreamError(error.status, "OpenRouter answered two zeros, as it does for an inference"
-                        " key, and GET /key could not tell whether this is one: " + error.message,
-                        error.upstream_status, error.retry_after)
+        raise UpstreamError(502, "it answered without data.is_management_key.", 200)
+    except UpstreamError as error:
+        raise UpstreamError(error.status, "OpenRouter answered two zeros, as it does for an "
+                            "inference key, and GET /key could not tell whether this is one: "
+                            + error.message, error.upstream_status, error.retry_after) from None
 
 
 # --- Sharing the call ----------------------------------------------------------------
@@ -469,16 +459,14 @@ Balance = collections.namedtuple("Balance", "credits fetched_at body")  # body: 
 class SharedCall:
     """The balance as every surface asks for it. Callers that arrive while a call is in flight
     share its outcome (single flight), and with --cache-ttl a success (never an error) is reused;
-    no lock is held over the network. flight is a concurrent.futures.Future of the call in
-    progress, and last the done Future of the last success: each gives a Balance or raises
-    UpstreamError. The lock guards both, and calls (real calls, by status)."""
+    no lock is held over the network. Each Future gives a Balance or raises UpstreamError."""
 
     def __init__(self, config):
         self.config = config
-        self.lock = threading.Lock()
-        self.flight = None
-        self.last = None
-        self.calls = collections.Counter()
+        self.lock = threading.Lock()  # for the three below
+        self.flight = None  # the concurrent.futures.Future of the call in progress
+        self.last = None  # the done Future of the last success
+        self.calls = collections.Counter()  # calls made, by status
         self.management_key = None  # once /key was asked: whether the key is one (it stays so)
 
     def join(self):
@@ -530,14 +518,6 @@ class SharedCall:
 
 # --- The front door: one handler for both ports -------------------------------------
 
-def error_body(status, message, upstream_status=None):
-    """An error in OpenRouter's own shape, so that clients parse the gateway like OpenRouter."""
-    error = {"code": status, "message": message}
-    if upstream_status is not None:
-        error["metadata"] = {"upstream_status": upstream_status}
-    return {"error": error}
-
-
 def loopback(address):
     """Whether an IP address is loopback, the same on every Python: ::ffff:127.0.0.1 is 127.0.0.1
     (ipaddress says so only from 3.13 on)."""
@@ -573,7 +553,9 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     """One connection to either port; http.server reads each request's head (command, path,
     headers) and calls dispatch(). There the head alone may be refused (refusal_of_head());
     else the body is read (read_body()), and the whole request may be refused (refusal());
-    else its Route answers. Every answer leaves in one write, through write_answer(). State:
+    else its Route answers. Every answer leaves in one write, through write_answer(). Of
+    http.server's hooks it overrides handle() (a slot, or a 503), handle_one_request() (the idle
+    deadline), send_error() (its errors in JSON) and log_message() (silenced). State:
 
     - admitted: whether the connection holds one of its port's --max-connections slots;
     - started: the time.monotonic() when the request began (the access log's clock);
@@ -594,21 +576,12 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             self.body = self.read_body(length)
             refusal = self.refusal(route, length)
         if refusal:
-            self.refuse(*refusal)
-        elif route is None and (self.request_path == "/register"
-                                or "/.well-known/" in self.request_path):  # OAuth discovery
-            self.refuse(404, NO_OAUTH)
-        elif route is None:
-            self.refuse(404, "No such path; this port serves %s." % ", ".join(self.server.routes))
-        elif self.command not in route.methods:
-            message = "Use %s on %s." % (" or ".join(route.methods), self.request_path)
-            self.refuse(405, message, {"Allow": ", ".join(route.methods)})
-        else:
-            self.server.busy.add(self)  # a stop waits for these answers
-            try:
-                route.respond(self.server.gateway, self)
-            finally:
-                self.server.busy.discard(self)
+            return self.refuse(*refusal)
+        self.server.busy.add(self)  # a stop waits for these answers
+        try:
+            route.respond(self.server.gateway, self)
+        finally:
+            self.server.busy.discard(self)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = dispatch
     do_OPTIONS = do_TRACE = do_QUERY = dispatch
@@ -653,6 +626,15 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
                 self.headers.get("Authorization", "").encode("latin-1"), token):
             return Refusal(401, "Send Authorization: Bearer <caller token>.",
                            {"WWW-Authenticate": "Bearer"})
+        if route is None and (self.request_path == "/register"
+                              or "/.well-known/" in self.request_path):  # OAuth discovery
+            return Refusal(404, NO_OAUTH, {})
+        if route is None:
+            return Refusal(404, "No such path; this port serves %s." % ", ".join(
+                self.server.routes), {})
+        if self.command not in route.methods:
+            return Refusal(405, "Use %s on %s." % (" or ".join(route.methods), self.request_path),
+                           {"Allow": ", ".join(route.methods)})
         return None
 
     def send_error(self, code, message=None, explain=None):
@@ -661,11 +643,13 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         self.request_path = self.path.partition("?")[0]
         self.refuse(code, (message or self.responses[code][0]) + ".", CLOSE)
 
-    def refuse(self, status, message, headers=None):
-        """The gateway's own error: OpenRouter's shape on REST; on the MCP port a JSON-RPC error
+    def refuse(self, status, message, headers=None, upstream_status=None):
+        """An error in OpenRouter's shape, which clients parse; on the MCP port a JSON-RPC error
         too, the one kind of error body MCP clients show. Its code is the HTTP status on both
         (JSON-RPC leaves codes outside -32768..-32000 to applications)."""
-        body = error_body(status, message)
+        body = {"error": {"code": status, "message": message}}
+        if upstream_status is not None:
+            body["error"]["metadata"] = {"upstream_status": upstream_status}
         if self.server.surface == "MCP":
             body.update(jsonrpc="2.0", id=None)
         self.send_json(status, body, headers)
@@ -684,7 +668,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
                 "Content-Length: %d" % len(body)]
         head += ["%s: %s" % (name, text) for name, text in headers.items()
                  if text and text.isprintable()]  # an empty value, or one with CR or LF: left out
-        self.close_connection = self.close_connection or "Connection: close" in head
+        if headers.get("Connection") == "close":  # as http.server's send_header() does
+            self.close_connection = True
         return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (
             b"" if self.command == "HEAD" else body)
 
@@ -698,13 +683,10 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             log("%s %s %d %.1f ms" % (method, path, status,
                                       (time.monotonic() - self.started) * 1000))
 
-    def setup(self):
-        super().setup()
+    def handle(self):
         # Kernel timeouts bound each read and write; settimeout() would add a poll() to each.
         for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
             self.connection.setsockopt(socket.SOL_SOCKET, option, self.server.timeval)
-
-    def handle(self):
         self.admitted = self.server.slots.acquire(blocking=False)
         refusing = not self.admitted and self.server.refusals.acquire(blocking=False)
         try:
@@ -715,7 +697,6 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
                 self.handle_one_request()
             else:  # as many are being refused: answer before the request, holding nothing long
                 self.begin()
-                self.close_connection = True
                 self.refuse(503, TOO_MANY, CLOSE)
         except (ConnectionError, BlockingIOError, socket.timeout):
             pass  # the client went away or timed out: nothing to answer, nothing to report
@@ -743,32 +724,27 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
 
 class GatewayServer(http.server.ThreadingHTTPServer):
-    """One listening port, REST or MCP, and what its front door needs to guard it: gateway (whose
-    config it serves, and whose routes answer), surface ("REST" or "MCP"), routes, loopback_only
-    (whether the address bound is loopback, whatever its spelling: then Host and Origin are
-    checked), timeval (--idle-timeout for setsockopt), slots and refusals (the connections served
-    at once, and those read only to be refused), and busy (the handlers answering a request, which
-    close() waits for)."""
+    """One listening port, REST or MCP, and what its front door needs to guard it."""
 
     request_queue_size = 1024  # socketserver's 5 drops connections under a burst of clients
 
     def __init__(self, gateway, surface, port, routes, cap):
-        """Listen on the first address --host names, IPv4 or IPv6 ("::" takes IPv4 too, unless the
-        OS makes IPv6 sockets IPv6-only: Linux's net.ipv6.bindv6only), or OSError."""
+        """Listen on the first address --host names, or OSError ("::" takes IPv4 too, unless the
+        OS makes IPv6 sockets IPv6-only: Linux's net.ipv6.bindv6only)."""
         config = gateway.config
         family, _, _, _, address = socket.getaddrinfo(
             config.host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
         self.address_family = family  # socketserver makes its socket with this: set it first
         super().__init__(address, GatewayHandler)
-        self.gateway = gateway
-        self.surface = surface
-        self.routes = routes
-        self.loopback_only = loopback(self.server_address[0])
+        self.gateway = gateway  # whose config it serves, and whose routes answer
+        self.surface = surface  # "REST" or "MCP"
+        self.routes = routes  # {path: Route}
+        self.loopback_only = loopback(self.server_address[0])  # then Host and Origin are checked
         seconds = config.idle_timeout
-        self.timeval = struct.pack("ll", int(seconds), int(seconds % 1 * 1e6))
-        self.slots = threading.BoundedSemaphore(cap)
-        self.refusals = threading.BoundedSemaphore(cap)
-        self.busy = set()  # set.add and discard are atomic
+        self.timeval = struct.pack("ll", int(seconds), int(seconds % 1 * 1e6))  # for setsockopt
+        self.slots = threading.BoundedSemaphore(cap)  # the connections served at once
+        self.refusals = threading.BoundedSemaphore(cap)  # and those read only to be refused
+        self.busy = set()  # the handlers answering, which close() waits for (add() is atomic)
 
     def get_request(self):
         """accept(), but out of descriptors, wait: retried at once, it would spin a core."""
@@ -789,7 +765,7 @@ class GatewayServer(http.server.ThreadingHTTPServer):
 
     def close(self, grace):
         """Stop accepting, then give requests in flight `grace` seconds; idle connections just go.
-        Call it from any thread but the port's own serve_forever(), which it waits for."""
+        Call it from another thread than the port's serve_forever(), which it waits for."""
         self.shutdown()
         self.server_close()
         deadline = time.monotonic() + grace
@@ -799,9 +775,8 @@ class GatewayServer(http.server.ThreadingHTTPServer):
 
 def connection_cap(config, ports):
     """--max-connections, or fewer if the open-file limit cannot hold a descriptor for each
-    connection served and each being refused, plus 32 for the rest (about 12 are in use). The soft
-    limit is raised to the hard one first, as Go's runtime does: systemd's soft 1,024 is below two
-    ports of --max-connections 1024."""
+    connection served and each refused, plus 32. The soft limit is first raised to the hard one,
+    as Go's runtime does (systemd's soft 1,024 is too few for two ports of 1024)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with contextlib.suppress(ValueError, OSError):  # the hard limit may be unlimited
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -823,8 +798,7 @@ def get_credits(gateway, handler):
         balance = gateway.upstream.get()
     except UpstreamError as error:
         headers = {"Cache-Control": "no-store", "Retry-After": error.retry_after}
-        body = error_body(error.status, error.message, error.upstream_status)
-        return handler.send_json(error.status, body, headers)
+        return handler.refuse(error.status, error.message, headers, error.upstream_status)
     ttl = gateway.config.cache_ttl
     age = time.monotonic() - balance.fetched_at
     # RFC 9111: a client may reuse a cached answer for max-age minus its Age
@@ -834,8 +808,7 @@ def get_credits(gateway, handler):
 
 def get_metrics(gateway, handler):
     """GET /metrics in Prometheus' text format 0.0.4. Each scrape reads the balance through the
-    shared call, as Prometheus' guide for exporters advises; when that fails, or the answer has no
-    numbers, the balance is left out rather than shown stale."""
+    shared call, as Prometheus' guide advises; without one, the balance is left out, not stale."""
     lines = []
     try:
         balance = balance_of(gateway.upstream.get().credits)
@@ -912,8 +885,7 @@ REST_ROUTES = {
 
 
 def describe(routes, with_token):
-    """The REST API in OpenAPI 3.1, made from its routes: every status each path can answer (401
-    only where a caller token guards it)."""
+    """The REST API in OpenAPI 3.1: every status each path can answer (401 where a token guards)."""
     error = described("An error in OpenRouter's shape; its message says what went wrong.", "Error")
     paths = {}
     for path, (_, _, guarded, operation) in routes.items():
@@ -1067,22 +1039,18 @@ def serve_stdio(config):
 # --- The gateway, and main ------------------------------------------------------------
 
 class Gateway:
-    """Both ports, the MCP thread that serves one of them, and the call they share: config (from
-    parse_config()), upstream (the SharedCall), rest and mcp (the GatewayServers; mcp is None
-    with --no-mcp), mcp_status ("off", "starting", "ready" or "failed", set by mcp_thread), and,
-    while MCP serves, mcp_loop (its asyncio loop) and mcp_app (the SDK's ASGI app on it).
-    Setting stopped stops it all."""
+    """Both ports, the MCP thread that serves one of them, and the call they share."""
 
     def __init__(self, config, stopped=None):
-        self.config = config
-        self.upstream = SharedCall(config)
-        self.stopped = stopped or threading.Event()
-        self.rest = None
-        self.mcp = None
-        self.mcp_status = "off" if config.no_mcp else "starting"
-        self.mcp_thread = None
-        self.mcp_loop = None
-        self.mcp_app = None
+        self.config = config  # from parse_config()
+        self.upstream = SharedCall(config)  # the call both ports share
+        self.stopped = stopped or threading.Event()  # setting it stops it all
+        self.rest = None  # the GatewayServers, once open_ports() bound them
+        self.mcp = None  # (None with --no-mcp)
+        self.mcp_status = "off" if config.no_mcp else "starting"  # then "ready" or "failed"
+        self.mcp_thread = None  # the thread that serves MCP, and sets mcp_status
+        self.mcp_loop = None  # while MCP serves: its asyncio loop
+        self.mcp_app = None  # and the SDK's ASGI app on it
 
     def start(self):
         """Bind both ports (exit 1 before anything serves if one is busy), then serve them."""
@@ -1160,9 +1128,8 @@ class Gateway:
 
 
 def run_once(config):
-    """--once, for cron and scripts: print the balance (indented for a person, one line for a
-    pipe), exit 1 on an upstream error, and with --min-balance USD exit 3 below USD. A stdout
-    that cannot take it (closed, full, a pipe nobody reads) costs one line, not a traceback."""
+    """--once: print the balance (indented for a person, one line for a pipe), or exit 1, or 3
+    below --min-balance. A stdout that cannot take it costs one line, not a traceback."""
     try:
         credits = SharedCall(config).get().credits  # an inference key's zeros are checked too
     except UpstreamError as error:
