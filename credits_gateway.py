@@ -57,6 +57,7 @@ MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
 MAX_REQUEST_BODY = 64 * 1024  # an MCP request is a few hundred bytes; GET needs none
 EXAMPLE = '{"data": {"total_credits": X, "total_usage": Y}}'  # OpenRouter's answer today
 TOO_MANY = "The gateway is serving --max-connections clients; retry shortly."
+TOO_SLOW = "The request did not arrive whole within --idle-timeout."
 NO_OAUTH = ("This gateway has no OAuth: send its caller token as Authorization: Bearer <token> "
             "(CREDITS_GATEWAY_TOKEN); a missing or wrong one gets 401.")
 HELP_EPILOG = """endpoints: GET /v1/credits, /metrics, /health/live, /health/ready, /openapi.json;
@@ -559,7 +560,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
     - admitted: whether the connection holds one of its port's --max-connections slots;
     - started: the time.monotonic() when the request began (the access log's clock);
-    - request_path: the path without its query; body: the request's body, once read."""
+    - request_path: the path without its query; body: the request's body, once read;
+    - idle_deadline: the time.monotonic() by which the whole request must be in."""
 
     protocol_version = "HTTP/1.1"  # keep-alive
     server_version = USER_AGENT
@@ -595,6 +597,10 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
     def refusal_of_head(self, length):
         """What the head alone refuses, before any body is read: a Refusal, or None."""
+        # Past the idle deadline, a timeout (the cut's, or a read's: see handle()) ended the
+        # stream, and with it the head, which may not be whole: it is not run.
+        if time.monotonic() >= self.idle_deadline:
+            return Refusal(408, TOO_SLOW, CLOSE)
         if not self.admitted:
             return Refusal(503, TOO_MANY, CLOSE)
         if length is None:
@@ -641,6 +647,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         """http.server's own errors (400, 414, 431, 501, 505), when a request could not be read
         whole: the gateway refuses it, and the connection closes after."""
         self.request_path = self.path.partition("?")[0]
+        if time.monotonic() >= self.idle_deadline:  # what a timeout left of a request line
+            return self.refuse(408, TOO_SLOW, CLOSE)
         self.refuse(code, (message or self.responses[code][0]) + ".", CLOSE)
 
     def refuse(self, status, message, headers=None, upstream_status=None):
@@ -684,7 +692,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
                                       (time.monotonic() - self.started) * 1000))
 
     def handle(self):
-        # Kernel timeouts bound each read and write; settimeout() would add a poll() to each.
+        # Kernel timeouts bound each read and write (settimeout() would add a poll() to each): a
+        # read that times out ends like the idle cut, as if the stream ended; a write raises.
         for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
             self.connection.setsockopt(socket.SOL_SOCKET, option, self.server.timeval)
         self.admitted = self.server.slots.acquire(blocking=False)
@@ -712,11 +721,12 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         self.path = ""
         self.request_path = ""
         self.started = time.monotonic()
+        self.idle_deadline = self.started + self.server.gateway.config.idle_timeout
 
     def handle_one_request(self):
         self.begin()
         # --idle-timeout for the whole request, head and body, however it trickles in
-        DEADLINES.watch(self.connection, self.started + self.server.gateway.config.idle_timeout)
+        DEADLINES.watch(self.connection, self.idle_deadline)
         super().handle_one_request()
 
     def log_message(self, format, *args):
@@ -859,7 +869,7 @@ SCHEMAS = {  # the bodies REST answers, in OpenAPI
                                 {"$ref": "#/components/schemas/Error"}]},
     "Object": {"type": "object"}}
 # What the front door may refuse on any path (see GatewayHandler), beside a path's own errors.
-REFUSALS = ("400", "403", "413", "414", "421", "431", "503", "505")
+REFUSALS = ("400", "403", "408", "413", "414", "421", "431", "503", "505")
 # An OpenAPI operation: its name and text, its answers ({status: response}), its own errors.
 Operation = collections.namedtuple("Operation", "name text answers errors")
 GET = ("GET", "HEAD")

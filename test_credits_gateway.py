@@ -1084,6 +1084,28 @@ class TestProtection(FakeUpstreamTestCase):
         self.assert_slow_clients_are_closed(state.mcp.server_address[1])
         self.assertEqual(mcp_call(state.mcp.server_address[1])[0], 200)
 
+    @needs_mcp
+    def test_a_request_cut_off_by_the_idle_timeout_is_answered_408_and_never_run(self):
+        """A head that has not ended by --idle-timeout is not a request: it is neither served
+        nor sent upstream, on either port, whether it stops in a header or in the request line."""
+        state = start_gateway(self, "--idle-timeout", "1")
+        wait_for_mcp(state)
+        ports = (state.rest.server_address[1], state.mcp.server_address[1])
+        for port, head in ((ports[0], b"GET /v1/credits HTTP/1.1\r\nHost: localhost\r\n"),
+                           (ports[0], b"GET /v1/credits"),
+                           (ports[0], b"GE"),
+                           (ports[1], b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Ty")):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(head)
+                started = time.monotonic()
+                answer = http.client.HTTPResponse(sock)
+                answer.begin()
+                self.assertLess(time.monotonic() - started, 2.5)
+                self.assertEqual((answer.status, answer.getheader("Connection")), (408, "close"), head)
+                self.assertIn("--idle-timeout", json.loads(answer.read())["error"]["message"])
+                self.assertEqual(sock.recv(100), b"")
+        self.assertEqual(self.fake.calls, 0)  # nothing went upstream for them
+
     def test_a_burst_of_64_clients_is_accepted_without_syn_retries(self):
         port = start_gateway(self, "--no-mcp").rest.server_address[1]
         durations = []
