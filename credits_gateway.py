@@ -71,7 +71,7 @@ exit codes:
   0  stopped by SIGINT or SIGTERM; --once printed the balance
   1  a port is busy; --once met an upstream error or a stdout it cannot write; --stdio lacks mcp
   2  a configuration mistake
-  3  --once --min-balance USD: less than USD is left"""
+  3  --once --min-balance USD: less than USD is left (the threshold decides, printed or not)"""
 FLAG_RANGES = (("rest_port", 0, 65535), ("mcp_port", 0, 65535), ("timeout", 0.001, 1e6),
                ("cache_ttl", 0, 1e9), ("idle_timeout", 0.001, 1e6), ("max_connections", 1, 1e6),
                ("min_balance", 0, 1e9))
@@ -198,7 +198,8 @@ def find_proxy(url, environ):
     parts = urllib.parse.urlsplit(value if "://" in value else "//" + value)  # or host:port
     with contextlib.suppress(ValueError):  # a port that is not a number
         if parts.hostname and value.isprintable() and ("://" in value or "/" not in value):
-            return Proxy(names[0], value, "%s:%d" % (parts.hostname, parts.port or 80))
+            port = parts.port or (443 if scheme == "https" else 80)  # urllib's default, here
+            return Proxy(names[0], value, "%s:%d" % (parts.hostname, port))
     fail(2, "%s must be a proxy URL like http://proxy.example:3128 (user:password@ before the "
          "host, if it asks for them): urllib cannot read it." % names[0])
 
@@ -322,9 +323,13 @@ class UpstreamRequest(urllib.request.Request):
 class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
                       urllib.request.HTTPRedirectHandler):
     """urllib's, but with the UpstreamRequest's sockets, and redirects refused (urllib would send
-    the key to any Location): a 3xx comes as an HTTPError."""
+    the key to any Location): a 3xx comes as an HTTPError. build_opener() leaves out the default
+    handlers that this one subclasses."""
 
     def do_open(self, connection_class, request, **options):
+        # http.client's connect() runs self._create_connection() (here request.connect(): the
+        # lookup, then each address), then _tunnel() (a proxy's CONNECT, if any), then for HTTPS
+        # wrap_socket() (the handshake); guard() then has the TLS socket watched in its place.
         class WatchedConnection(connection_class):  # HTTP or HTTPS, made for this request
             def connect(self):
                 self._create_connection = request.connect  # http.client's own hook
@@ -510,11 +515,19 @@ class SharedCall:
         return Balance(credits, time.monotonic(), json.dumps(credits).encode())
 
     def get(self):
-        """For a thread: a Balance, or UpstreamError. The MCP loop's way is async."""
+        """For a thread: a Balance, or UpstreamError."""
         flight, leading = self.join()
         if leading:
             self.fly(flight)
         return flight.result()
+
+    async def get_async(self):
+        """For the MCP loop: the same, but no thread waits (the leader's call runs on one)."""
+        import asyncio  # here, not at the top: REST alone starts sooner and smaller
+        flight, leading = self.join()
+        if leading:
+            asyncio.get_running_loop().run_in_executor(None, self.fly, flight)
+        return await asyncio.wrap_future(flight)
 
 
 # --- The front door: one handler for both ports -------------------------------------
@@ -567,6 +580,52 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     server_version = USER_AGENT
     disable_nagle_algorithm = True  # with the single write: no 40 ms delayed-ACK stall
     command = None  # the request's method, once its line is read (for HEAD's empty body)
+
+    def handle(self):
+        # Kernel timeouts bound each read and write (settimeout() would add a poll() to each): a
+        # read that times out ends like the idle cut, as if the stream ended; a write raises.
+        for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
+            self.connection.setsockopt(socket.SOL_SOCKET, option, self.server.timeval)
+        self.admitted = self.server.slots.acquire(blocking=False)
+        refusing = not self.admitted and self.server.refusals.acquire(blocking=False)
+        try:
+            if self.admitted:
+                super().handle()
+            elif refusing:  # read one request, so that the 503 is not lost to a reset, then close
+                self.connection.settimeout(1)
+                self.handle_one_request()
+            else:  # as many are being refused: answer before the request, holding nothing long
+                self.begin()
+                self.refuse(503, TOO_MANY, CLOSE)
+        except (ConnectionError, BlockingIOError, socket.timeout):
+            pass  # the client went away or timed out: nothing to answer, nothing to report
+        finally:
+            DEADLINES.forget(self.connection)
+            if self.admitted:
+                self.server.slots.release()
+            if refusing:
+                self.server.refusals.release()
+
+    def begin(self):
+        """A request begins: no path yet, and its clock starts."""
+        self.path = ""
+        self.request_path = ""
+        self.started = time.monotonic()
+        self.idle_deadline = self.started + self.server.gateway.config.idle_timeout
+
+    def handle_one_request(self):
+        self.begin()
+        # --idle-timeout for the whole request, head and body, however it trickles in
+        DEADLINES.watch(self.connection, self.idle_deadline)
+        super().handle_one_request()
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (400, 414, 431, 501, 505), when a request could not be read
+        whole: the gateway refuses it, and the connection closes after."""
+        self.request_path = self.path.partition("?")[0]
+        if time.monotonic() >= self.idle_deadline:  # what a timeout left of a request line
+            return self.refuse(408, TOO_SLOW, CLOSE)
+        self.refuse(code, (message or self.responses[code][0]) + ".", CLOSE)
 
     def dispatch(self):
         self.started = time.monotonic()  # the access log times the answer, not the client's pause
@@ -643,14 +702,6 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
                            {"Allow": ", ".join(route.methods)})
         return None
 
-    def send_error(self, code, message=None, explain=None):
-        """http.server's own errors (400, 414, 431, 501, 505), when a request could not be read
-        whole: the gateway refuses it, and the connection closes after."""
-        self.request_path = self.path.partition("?")[0]
-        if time.monotonic() >= self.idle_deadline:  # what a timeout left of a request line
-            return self.refuse(408, TOO_SLOW, CLOSE)
-        self.refuse(code, (message or self.responses[code][0]) + ".", CLOSE)
-
     def refuse(self, status, message, headers=None, upstream_status=None):
         """An error in OpenRouter's shape, which clients parse; on the MCP port a JSON-RPC error
         too, the one kind of error body MCP clients show. Its code is the HTTP status on both
@@ -690,44 +741,6 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             path = urllib.parse.quote(self.request_path, safe="/%") or "-"
             log("%s %s %d %.1f ms" % (method, path, status,
                                       (time.monotonic() - self.started) * 1000))
-
-    def handle(self):
-        # Kernel timeouts bound each read and write (settimeout() would add a poll() to each): a
-        # read that times out ends like the idle cut, as if the stream ended; a write raises.
-        for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
-            self.connection.setsockopt(socket.SOL_SOCKET, option, self.server.timeval)
-        self.admitted = self.server.slots.acquire(blocking=False)
-        refusing = not self.admitted and self.server.refusals.acquire(blocking=False)
-        try:
-            if self.admitted:
-                super().handle()
-            elif refusing:  # read one request, so that the 503 is not lost to a reset, then close
-                self.connection.settimeout(1)
-                self.handle_one_request()
-            else:  # as many are being refused: answer before the request, holding nothing long
-                self.begin()
-                self.refuse(503, TOO_MANY, CLOSE)
-        except (ConnectionError, BlockingIOError, socket.timeout):
-            pass  # the client went away or timed out: nothing to answer, nothing to report
-        finally:
-            DEADLINES.forget(self.connection)
-            if self.admitted:
-                self.server.slots.release()
-            if refusing:
-                self.server.refusals.release()
-
-    def begin(self):
-        """A request begins: no path yet, and its clock starts."""
-        self.path = ""
-        self.request_path = ""
-        self.started = time.monotonic()
-        self.idle_deadline = self.started + self.server.gateway.config.idle_timeout
-
-    def handle_one_request(self):
-        self.begin()
-        # --idle-timeout for the whole request, head and body, however it trickles in
-        DEADLINES.watch(self.connection, self.idle_deadline)
-        super().handle_one_request()
 
     def log_message(self, format, *args):
         pass  # http.server would log each idle timeout; write_answer() logs each answer
@@ -834,7 +847,8 @@ def get_metrics(gateway, handler):
         metric("openrouter_total_usage", "gauge", "Credits spent, in USD.", ("", usage))
         metric("openrouter_credits_remaining", "gauge", "Credits left to spend, in USD.",
                ("", credits - usage))
-    metric("openrouter_up", "gauge", "1 if this scrape read the balance from OpenRouter, else 0.",
+    metric("openrouter_up", "gauge",
+           "1 if this scrape has a balance (fresh, or reused within --cache-ttl), else 0.",
            ("", int(balance is not None)))
     calls = sorted(gateway.upstream.calls.items())
     metric("credits_gateway_upstream_calls_total", "counter",
@@ -886,7 +900,7 @@ REST_ROUTES = {
     "/health/live": Route(lambda gateway, handler: handler.send_json(200, {"status": "UP"}),
                           GET, False, Operation("getLive", "UP while the process serves.", UP, ())),
     "/health/ready": Route(get_ready, GET, False, Operation(
-        "getReady", "UP once both ports serve.",
+        "getReady", "UP once every port serves (REST alone with MCP off).",
         {**UP, "503": described("DOWN, or an error.", "StatusOrError")}, ())),
     "/openapi.json": Route(lambda gateway, handler: handler.send_json(200, describe(
         REST_ROUTES, bool(gateway.config.token))), GET, False, Operation(
@@ -933,7 +947,6 @@ INSTRUCTIONS = ("One tool, get-credit-balance, takes no arguments and returns th
 def build_mcp_server(upstream):
     """The MCP server and its one tool. mcp is imported here, not at the top: it is optional (REST
     works without it) and takes about half a second to import."""
-    import asyncio
     import logging
     from typing import Any
     from mcp.server.caching import CacheHint
@@ -954,11 +967,8 @@ def build_mcp_server(upstream):
                  description=TOOL_DESCRIPTION, annotations=annotations)
     async def get_credit_balance() -> dict[str, Any]:
         # Async, so that waiting parks no thread (the SDK runs a sync tool in a pool of 40).
-        flight, leading = upstream.join()
-        if leading:
-            asyncio.get_running_loop().run_in_executor(None, upstream.fly, flight)
         try:
-            return (await asyncio.wrap_future(flight)).credits
+            return (await upstream.get_async()).credits
         except UpstreamError as error:  # a ToolError would prefix "Error executing tool ..."
             return CallToolResult(is_error=True,
                                   content=[TextContent(type="text", text=error.message)])
@@ -979,7 +989,7 @@ def build_mcp_app(upstream):
 async def call_app(app, handler):
     """Run one request through the ASGI app, on the MCP loop: (status, the answer's bytes), which
     the handler's thread writes, so that a client that does not read cannot hold up the loop."""
-    import asyncio  # here and below, not at the top: REST alone starts sooner and smaller
+    import asyncio  # here and below, not at the top, as in SharedCall.get_async()
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
              "http_version": handler.request_version[5:], "method": handler.command,
              "path": handler.request_path, "query_string": b"",  # /mcp takes no query
@@ -1077,19 +1087,19 @@ class Gateway:
             ports["MCP"] = (self.config.mcp_port, MCP_ROUTES)
         cap = connection_cap(self.config, len(ports))
         servers = {}
-        busy = []  # "port N for X (why)" for each port that could not be bound
+        taken = []  # "port N for X (why)" for each port that could not be bound
         flags = []  # and the flag that chooses another
         for surface, (port, routes) in ports.items():
             try:
                 servers[surface] = GatewayServer(self, surface, port, routes, cap)
             except OSError as error:
-                busy.append("port %d for %s (%s)" % (port, surface, error.strerror or error))
+                taken.append("port %d for %s (%s)" % (port, surface, error.strerror or error))
                 flags.append("--%s-port" % surface.lower())
-        if busy:
+        if taken:
             for server in servers.values():
                 server.server_close()
             fail(1, "cannot listen on %s %s; choose %s with %s." % (self.config.host, " and ".join(
-                busy), "others" if flags[1:] else "another", " and ".join(flags)))
+                taken), "others" if flags[1:] else "another", " and ".join(flags)))
         self.rest = servers["REST"]
         self.mcp = servers.get("MCP")
 
