@@ -2334,6 +2334,29 @@ class TestProxyFailures(FakeUpstreamTestCase):
         self.assertNotIn("OPENROUTER_API_KEY", line)
         self.assertEqual(self.fake.calls, 0)
 
+    def test_a_proxy_given_without_a_port_is_named_with_the_port_urllib_connects_to(self):
+        try:
+            listener = socket.create_server(("127.0.0.1", 443))  # where urllib goes: see below
+        except OSError:
+            self.skipTest("needs to listen on 127.0.0.1:443 (root, and the port free)")
+        self.addCleanup(listener.close)
+        listener.settimeout(5)
+        env = {"OPENROUTER_API_KEY": KEY, "HTTPS_PROXY": "http://127.0.0.1"}
+        config = gateway.parse_config(["--base-url", "https://openrouter.example/api/v1",
+                                       "--timeout", "1"], env)
+        self.assertEqual(config.proxy.address, "127.0.0.1:443")
+        def call():  # its outcome does not matter here: where it connects does
+            with contextlib.suppress(gateway.UpstreamError):
+                gateway.fetch_credits(config)
+        calling = threading.Thread(target=call)
+        calling.start()
+        connection, _ = listener.accept()  # urllib's HTTPSConnection took the proxy to be :443
+        connection.close()
+        calling.join(5)
+        env["HTTP_PROXY"] = env.pop("HTTPS_PROXY")
+        config = gateway.parse_config(["--base-url", "http://openrouter.example/api/v1"], env)
+        self.assertEqual(config.proxy.address, "127.0.0.1:80")
+
     def test_a_proxy_that_is_down_is_named_as_what_failed(self):
         port = free_port()
         code, line = self.once_through("http://127.0.0.1:%d" % port)
