@@ -733,9 +733,10 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             b"" if self.command == "HEAD" else body)
 
     def write_answer(self, status, payload):
-        """The one way out: write an answer, then log it in one line: the method and path only, as
-        a query or a header may hold a secret, unprintables escaped."""
-        self.wfile.write(payload)
+        """The one way out: write an answer (or what is left of it), then log it in one line: the
+        method and path only, as a query or a header may hold a secret, unprintables escaped."""
+        if payload:
+            self.wfile.write(payload)
         if not self.server.gateway.config.quiet:
             method = urllib.parse.quote(self.command or "-", safe="")
             path = urllib.parse.quote(self.request_path, safe="/%") or "-"
@@ -987,8 +988,9 @@ def build_mcp_app(upstream):
 
 
 async def call_app(app, handler):
-    """Run one request through the ASGI app, on the MCP loop: (status, the answer's bytes), which
-    the handler's thread writes, so that a client that does not read cannot hold up the loop."""
+    """Run one request through the ASGI app, on the MCP loop: (status, the bytes not yet sent).
+    Once the answer is whole, send() writes what the socket takes at once (sooner than waking the
+    handler thread) and leaves the rest to that thread: a client must never hold up the loop."""
     import asyncio  # here and below, not at the top, as in SharedCall.get_async()
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
              "http_version": handler.request_version[5:], "method": handler.command,
@@ -1000,6 +1002,7 @@ async def call_app(app, handler):
     status = None
     headers = {}
     body = []
+    unsent = b""
 
     async def receive():
         nonlocal request
@@ -1010,18 +1013,25 @@ async def call_app(app, handler):
         return {"type": "http.disconnect"}
 
     async def send(message):
-        nonlocal status
+        nonlocal status, unsent
         if message["type"] == "http.response.start":
             status = message["status"]
             headers.update((name.decode("latin-1").title(), value.decode("latin-1"))
                            for name, value in message["headers"] if name != b"content-length")
-        else:
-            body.append(message.get("body", b""))
-            if not message.get("more_body"):
-                answered.set()
+            return
+        body.append(message.get("body", b""))
+        if not message.get("more_body"):
+            unsent = handler.encode_answer(status, b"".join(body), headers)
+            try:
+                unsent = unsent[handler.connection.send(unsent, socket.MSG_DONTWAIT):]
+            except BlockingIOError:
+                pass  # the client's buffer is full: the handler thread writes it all
+            except OSError:
+                unsent = b""  # the client left: nothing to answer, as on REST
+            answered.set()
 
     await app(scope, receive, send)
-    return status, handler.encode_answer(status, b"".join(body), headers)
+    return status, unsent
 
 
 def post_mcp(gateway, handler):
@@ -1030,7 +1040,8 @@ def post_mcp(gateway, handler):
     if gateway.stopped.is_set():  # the loop may close before it could answer
         return handler.refuse(503, "The gateway is stopping; retry on a new connection.", CLOSE)
     call = asyncio.run_coroutine_threadsafe(call_app(gateway.mcp_app, handler), gateway.mcp_loop)
-    handler.write_answer(*call.result())
+    status, unsent = call.result()
+    handler.write_answer(status, unsent)
 
 
 MCP_ROUTES = {"/mcp": Route(post_mcp, ("POST",), True, None)}
