@@ -214,7 +214,7 @@ class Deadlines:
 
     def __init__(self):
         self.due = {}  # each thing watched, and the time.monotonic() at which it is cut
-        self.lock = threading.Lock()  # so that two first watch()es start one thread
+        self.lock = threading.Lock()  # one thread started; nothing forgotten is cut after
         self.thread = None  # the thread that cuts, once something was watched
 
     def watch(self, thing, deadline):
@@ -225,15 +225,17 @@ class Deadlines:
                 self.thread = threading.Thread(target=self.cut_late, name="deadlines", daemon=True)
                 self.thread.start()
 
-    def forget(self, thing):  # whether or not it was watched, or already cut
-        self.due.pop(thing, None)
+    def forget(self, thing):
+        """Never cut `thing` from now on, whether or not it was watched, or already cut."""
+        with self.lock:  # a cut in progress ends first
+            self.due.pop(thing, None)
 
     def cut_late(self):
         while True:
             time.sleep(0.1)  # ten looks a second: a cut comes at most 0.1 s late
             for thing, deadline in list(self.due.items()):
-                if deadline < time.monotonic():
-                    with contextlib.suppress(OSError):  # already closed
+                with self.lock, contextlib.suppress(OSError):  # OSError: already closed
+                    if deadline < time.monotonic() and self.due.get(thing) == deadline:
                         thing.shutdown(socket.SHUT_RD)  # a reader sees the end; answers can go
 
 

@@ -1084,6 +1084,30 @@ class TestProtection(FakeUpstreamTestCase):
         self.assert_slow_clients_are_closed(state.mcp.server_address[1])
         self.assertEqual(mcp_call(state.mcp.server_address[1])[0], 200)
 
+    def test_a_deadline_forgotten_is_never_cut_afterwards(self):
+        """Deadlines cuts from a list it took before: what was forgotten (a request that came
+        whole, a socket now watched for its next request) must not be cut from that list."""
+        deadlines = gateway.Deadlines()
+        cut = []  # (thing, whether it had been forgotten when cut)
+
+        class Thing:
+            forgotten = False
+
+            def shutdown(self, how):  # a slow cut: the others are forgotten while it runs
+                cut.append((self, self.forgotten))
+                time.sleep(0.002)
+        things = [Thing() for _ in range(200)]
+        for thing in things:
+            deadlines.watch(thing, 0)  # all due at the first look
+        wait_until(lambda: cut, 2, "the first cut")
+        for thing in things:
+            deadlines.forget(thing)
+            thing.forgotten = True
+        sentinel = Thing()
+        deadlines.watch(sentinel, 0)  # cut at a later look, after the list of the first one
+        wait_until(lambda: sentinel in [thing for thing, _ in cut], 2, "the sentinel's cut")
+        self.assertEqual([thing for thing, forgotten in cut if forgotten], [])
+
     @needs_mcp
     def test_a_request_cut_off_by_the_idle_timeout_is_answered_408_and_never_run(self):
         """A head that has not ended by --idle-timeout is not a request: it is neither served
