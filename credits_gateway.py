@@ -569,9 +569,10 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     """One connection to either port; http.server reads each request's head (command, path,
     headers) and calls dispatch(). There the head alone may be refused (refusal_of_head());
     else the body is read (read_body()), and the whole request may be refused (refusal());
-    else its Route answers. Every answer leaves in one write, through write_answer(). Of
-    http.server's hooks it overrides handle() (a slot, or a 503), handle_one_request() (the idle
-    deadline), send_error() (its errors in JSON) and log_message() (silenced). State:
+    else its Route answers. encode_answer() makes every answer the bytes of one write, which
+    write_answer() sends (for MCP, what the loop's send() left) and logs. Of http.server's
+    hooks it overrides handle() (a slot, or a 503), handle_one_request() (the idle deadline),
+    send_error() (its errors in JSON) and log_message() (silenced). State:
 
     - admitted: whether the connection holds one of its port's --max-connections slots;
     - started: the time.monotonic() when the request began (the access log's clock);
@@ -1174,8 +1175,10 @@ def run_once(config):
     except (OSError, ValueError, AttributeError) as error:  # AttributeError: stdout is None
         log("could not write the balance to stdout: %s." % (
             getattr(error, "strerror", None) or "it is closed"))
-        with contextlib.suppress(OSError, ValueError, AttributeError):  # else Python's own
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # flush fails again
+        # stdout now points at /dev/null: else Python's own flush at exit fails the same way
+        # and prints "Exception ignored" with a traceback.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         printed = False
     if config.min_balance is None:
         return 0 if printed else 1
