@@ -1894,6 +1894,30 @@ class TestTrueBalance(FakeUpstreamTestCase):
         self.assertEqual(code, 1)
         self.assertIn("CERTIFICATE_VERIFY_FAILED", err)
 
+    def test_the_trust_store_is_read_once_so_a_changed_ca_file_needs_a_restart(self):
+        folder = tempfile.mkdtemp(prefix="credits-ca-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        ca, cert, key = make_private_ca(folder)
+        os.mkdir(os.path.join(folder, "other"))
+        other_ca = make_private_ca(os.path.join(folder, "other"))[0]
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+        fake = start_fake(tls)
+        self.addCleanup(stop_fake, fake)
+        trusted = os.path.join(folder, "trusted.pem")
+        shutil.copy(ca, trusted)
+        env = dict(os.environ, OPENROUTER_API_KEY=KEY, SSL_CERT_FILE=trusted)
+        proc = self.run_gateway("--base-url", fake.base_url, "--rest-port", "0", "--no-mcp", env=env)
+        rest = port_of(self.wait_lines(proc, 1)[0])
+        self.assertEqual(request(rest, "GET", "/v1/credits")[0], 200)
+        shutil.copy(other_ca, trusted)  # a CA that did not sign the fake's certificate
+        status, _, body = request(rest, "GET", "/v1/credits")  # no cache: a second upstream call
+        self.assertEqual((status, json.loads(body)), (200, CREDITS))
+        self.assertEqual(fake.calls, 2)
+        code, _, err = self.finish(self.run_gateway("--once", "--base-url", fake.base_url, env=env))
+        self.assertEqual(code, 1)  # a new process reads the new file, and refuses the upstream
+        self.assertIn("CERTIFICATE_VERIFY_FAILED", err)
+
 
 class TestMcpClientsUnstuck(FakeUpstreamTestCase):
     """What MCP clients show: the front door's refusals on the MCP port are JSON-RPC errors, OAuth
