@@ -31,6 +31,7 @@ import functools
 import hmac
 import http.client
 import http.server
+import io
 import ipaddress
 import json
 import math
@@ -39,7 +40,6 @@ import resource
 import signal
 import socket
 import ssl
-import struct
 import sys
 import threading
 import time
@@ -57,8 +57,10 @@ MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
 MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
 MAX_REQUEST_BODY = 64 * 1024  # an MCP request is a few hundred bytes; GET needs none
 EXAMPLE = '{"data": {"total_credits": X, "total_usage": Y}}'  # OpenRouter's answer today
-TOO_MANY = "The gateway is serving --max-connections clients; retry shortly."
+BUSY = "The gateway is busy; retry in a second."  # past --max-connections, with Retry-After
 TOO_SLOW = "The request did not arrive whole within --idle-timeout."
+LINGER = 2.0  # seconds a refused client gets to finish sending (nginx's lingering_time is 30)
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "QUERY")  # or 501
 NO_OAUTH = ("This gateway has no OAuth: send its caller token as Authorization: Bearer <token> "
             "(CREDITS_GATEWAY_TOKEN); a missing or wrong one gets 401.")
 HELP_EPILOG = """endpoints: GET /v1/credits, /metrics, /health/live, /health/ready, /openapi.json;
@@ -93,8 +95,8 @@ def fail(code, message):
     raise SystemExit(code)
 
 
-def parse_config(argv=None, environ=os.environ):
-    """Turn the command line and the environment into a checked config, or exit 2."""
+def build_parser():
+    """The command line: its flags, their defaults and --help."""
     parser = argparse.ArgumentParser(
         prog="credits_gateway.py", epilog=HELP_EPILOG, allow_abbrev=False,
         description="Serve the OpenRouter credit balance over REST and MCP.",
@@ -122,7 +124,13 @@ def parse_config(argv=None, environ=os.environ):
     add("--version", action="version", version="%(prog)s " + __version__)
     # One line, not a usage block, and without the value argparse quotes: it may be the key.
     parser.error = lambda message: fail(2, message.partition(": '")[0] + "; see --help.")
-    config, unknown = parser.parse_known_args(argv)
+    return parser
+
+
+def parse_config(argv=None, environ=os.environ):
+    """Turn the command line and the environment into a checked config, or exit 2. Proxies are
+    read as urllib reads them, from os.environ (see find_proxy())."""
+    config, unknown = build_parser().parse_known_args(argv)
     name = {flag: "--" + flag.replace("_", "-") for flag in vars(config)}
     if unknown:
         fail(2, unknown_arguments(unknown, list(name.values())))
@@ -130,6 +138,26 @@ def parse_config(argv=None, environ=os.environ):
         if getattr(config, flag) is None:  # a flag wins over its variable
             setattr(config, flag, environ.get(variable, default))
             name[flag] = variable  # a mistake is blamed on where the value came from
+    check_values(config, name)
+    config.base_url = config.base_url.rstrip("/")
+    proxies = urllib.request.getproxies_environment()  # what urllib's ProxyHandler() would use
+    config.proxy = find_proxy(config.base_url, proxies)
+    config.opener = urllib.request.build_opener(urllib.request.ProxyHandler(proxies),
+                                                UpstreamHandler)
+    config.key = environ.get("OPENROUTER_API_KEY", "").strip()
+    config.token = environ.get("CREDITS_GATEWAY_TOKEN", "").strip()
+    if not config.key:
+        fail(2, "OPENROUTER_API_KEY is not set; export a management key: %s" % MANAGEMENT_KEYS_URL)
+    for variable, secret in (("OPENROUTER_API_KEY", config.key),
+                             ("CREDITS_GATEWAY_TOKEN", config.token)):
+        if not all(c.isascii() and c.isprintable() and not c.isspace() for c in secret):
+            fail(2, "%s has spaces or control characters inside; copy it again." % variable)
+    return config
+
+
+def check_values(config, name):
+    """Exit 2 with one line, naming the flag or variable (`name`), on a value out of range, a flag
+    without its partner, or a base URL urllib cannot send. cache_ttl becomes a number."""
     try:
         config.cache_ttl = float(config.cache_ttl)
     except ValueError:
@@ -145,20 +173,6 @@ def parse_config(argv=None, environ=os.environ):
     if not is_http_url(config.base_url):
         fail(2, "the base URL in %s must be an http:// or https:// URL in ASCII, like %s."
              % (name["base_url"], DEFAULT_BASE_URL))
-    config.base_url = config.base_url.rstrip("/")
-    config.proxy = find_proxy(config.base_url, environ)
-    proxies = {config.base_url.partition(":")[0]: config.proxy.url} if config.proxy else {}
-    config.opener = urllib.request.build_opener(urllib.request.ProxyHandler(proxies),
-                                                UpstreamHandler)
-    config.key = environ.get("OPENROUTER_API_KEY", "").strip()
-    config.token = environ.get("CREDITS_GATEWAY_TOKEN", "").strip()
-    if not config.key:
-        fail(2, "OPENROUTER_API_KEY is not set; export a management key: %s" % MANAGEMENT_KEYS_URL)
-    for variable, secret in (("OPENROUTER_API_KEY", config.key),
-                             ("CREDITS_GATEWAY_TOKEN", config.token)):
-        if not all(c.isascii() and c.isprintable() and not c.isspace() for c in secret):
-            fail(2, "%s has spaces or control characters inside; copy it again." % variable)
-    return config
 
 
 def unknown_arguments(words, flags):
@@ -186,61 +200,28 @@ def is_http_url(url):
 Proxy = collections.namedtuple("Proxy", "variable url address")  # address: host:port, no secret
 
 
-def find_proxy(url, environ):
-    """The proxy urllib would take for `url` from the environment: a Proxy, or None. Exit 2 on one
-    urllib cannot use, naming its variable but never its value (it may hold a password)."""
-    scheme = url.partition(":")[0].lower()  # as urllib looks it up: HTTPS:// is https
-    host = urllib.parse.urlsplit(url).hostname
-    names = [name for name in (scheme + "_proxy", scheme.upper() + "_PROXY") if environ.get(name)]
-    no_proxy = {"no": environ.get("no_proxy", environ.get("NO_PROXY", ""))}
-    if not names or urllib.request.proxy_bypass_environment(host, no_proxy):
+def find_proxy(url, proxies):
+    """The proxy that urllib takes for `url` from `proxies` (its getproxies_environment()), by
+    its own bypass rules (proxy_bypass_environment(): NO_PROXY): a Proxy, or None. Exit 2 on one
+    it cannot use, naming its variable but never its value (it may hold a password)."""
+    scheme = urllib.parse.urlsplit(url).scheme  # lower case, as urllib looks it up
+    value = proxies.get(scheme)
+    if not value or urllib.request.proxy_bypass_environment(urllib.request.Request(url).host,
+                                                            proxies):
         return None
-    value = environ[names[0]]  # lower case first, as urllib does
+    lower = scheme + "_proxy"  # urllib prefers it to the upper-case one
+    variable = lower if os.environ.get(lower) == value else lower.upper()
     parts = urllib.parse.urlsplit(value if "://" in value else "//" + value)  # or host:port
+    if parts.scheme not in ("", "http", "https"):  # urllib would speak HTTP to a SOCKS proxy
+        fail(2, "%s is a %s:// proxy; only HTTP(S) proxies are supported, such as "
+             "http://proxy.example:3128." % (variable, parts.scheme))
     with contextlib.suppress(ValueError):  # a port that is not a number
         if parts.hostname and value.isprintable() and ("://" in value or "/" not in value):
             port = parts.port or (443 if scheme == "https" else 80)  # urllib's default, here
-            return Proxy(names[0], value, "%s:%d" % (parts.hostname, port))
+            host = "[%s]" % parts.hostname if ":" in parts.hostname else parts.hostname
+            return Proxy(variable, value, "%s:%d" % (host, port))
     fail(2, "%s must be a proxy URL like http://proxy.example:3128 (user:password@ before the "
-         "host, if it asks for them): urllib cannot read it." % names[0])
-
-
-# --- Deadlines -----------------------------------------------------------------------
-
-class Deadlines:
-    """Cut anything with shutdown(how) at its deadline: a client's socket at --idle-timeout, an
-    UpstreamRequest at --timeout. A socket timeout bounds each read, not the whole, so a peer
-    sending a byte at a time never trips one. One thread, started by the first watch(), serves
-    every deadline (a timer thread per call cost 0.16 ms of each)."""
-
-    def __init__(self):
-        self.due = {}  # each thing watched, and the time.monotonic() at which it is cut
-        self.lock = threading.Lock()  # one thread started; nothing forgotten is cut after
-        self.thread = None  # the thread that cuts, once something was watched
-
-    def watch(self, thing, deadline):
-        """Cut `thing` once time.monotonic() passes `deadline`, again each look until forgotten."""
-        with self.lock:
-            self.due[thing] = deadline
-            if self.thread is None:
-                self.thread = threading.Thread(target=self.cut_late, name="deadlines", daemon=True)
-                self.thread.start()
-
-    def forget(self, thing):
-        """Never cut `thing` from now on, whether or not it was watched, or already cut."""
-        with self.lock:  # a cut in progress ends first
-            self.due.pop(thing, None)
-
-    def cut_late(self):
-        while True:
-            time.sleep(0.1)  # ten looks a second: a cut comes at most 0.1 s late
-            for thing, deadline in list(self.due.items()):
-                with self.lock, contextlib.suppress(OSError):  # OSError: already closed
-                    if deadline < time.monotonic() and self.due.get(thing) == deadline:
-                        thing.shutdown(socket.SHUT_RD)  # a reader sees the end; answers can go
-
-
-DEADLINES = Deadlines()  # for both ports' connections and every upstream call
+         "host, if it asks for them): urllib cannot read it." % variable)
 
 
 # --- The upstream call -------------------------------------------------------------
@@ -266,88 +247,162 @@ def settle(future, function, *args):
         future.set_exception(error)
 
 
-def resolve(host, port, within):
-    """getaddrinfo() within `within` seconds, or socket.timeout: on a helper thread, as a resolver
-    that never answers cannot be interrupted."""
-    with contextlib.suppress(socket.gaierror):  # an address needs no lookup, nor a thread
-        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
-    lookup = concurrent.futures.Future()
-    threading.Thread(target=settle, name="resolve", daemon=True, args=(
-        lookup, socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)).start()
-    try:
-        return lookup.result(within)
-    except concurrent.futures.TimeoutError:  # on 3.8-3.10 not yet the same as socket.timeout
-        raise socket.timeout("the name %s was not resolved in time" % host) from None
+class Flight:
+    """One call for the balance (GET /credits, and GET /key if needed), made on a thread of its
+    own and shared by every caller that joins it. Each caller waits for `outcome` until
+    `deadline`, and the first whose wait runs out stops the call: a stopped call's socket is shut
+    down, so a peer that drips its answer a byte at a time holds its thread no longer."""
+
+    def __init__(self, deadline):
+        self.outcome = concurrent.futures.Future()  # a Balance, or UpstreamError
+        # Running from the start, so that no caller can cancel it for the others (an MCP
+        # client's notifications/cancelled cancels its asyncio.wrap_future()).
+        self.outcome.set_running_or_notify_cancel()
+        self.deadline = deadline  # the time.monotonic() by which the whole answer is in
+        self.lock = threading.Lock()  # for the two below
+        self.sock = None  # the socket the call reads now, once it has one
+        self.stopped = False  # whether a caller stopped it at its deadline
+
+    def seconds_left(self):
+        """Seconds left before the deadline; 0 once it has passed."""
+        return max(0.0, self.deadline - time.monotonic())
+
+    def time_left(self):
+        """For each step of the call: seconds left, or socket.timeout if none are."""
+        if self.stopped or not self.seconds_left():
+            raise socket.timeout("timed out")
+        return self.seconds_left()
+
+    def hold(self, sock):
+        """Make `sock` the one stop() shuts down; if it came too late, close it: socket.timeout."""
+        with self.lock:
+            if not self.stopped:
+                self.sock = sock
+                return
+        sock.close()
+        raise socket.timeout("timed out")
+
+    def stop(self):
+        """End the call: its socket's reads end at once, as at the end of the stream."""
+        with self.lock, contextlib.suppress(OSError):  # OSError: already closed
+            self.stopped = True
+            if self.sock:
+                self.sock.shutdown(socket.SHUT_RDWR)
+
+
+class Lookups:
+    """getaddrinfo() for upstream connections, one lookup at a time per name, which each caller
+    waits for with the time its call has left. A resolver that never answers cannot be
+    interrupted, so it then holds one thread (the first caller's), not one per call."""
+
+    def __init__(self):
+        self.lock = threading.Lock()  # for the one below
+        self.pending = {}  # (host, port): the Future of the lookup in progress
+
+    def resolve(self, host, port, flight):
+        """The addresses of host:port for socket(), or socket.timeout, or socket.gaierror."""
+        with contextlib.suppress(socket.gaierror):  # an address needs no lookup
+            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                      flags=socket.AI_NUMERICHOST)
+        with self.lock:
+            lookup = self.pending.get((host, port))
+            leading = lookup is None
+            if leading:
+                lookup = self.pending[host, port] = concurrent.futures.Future()
+        if leading:
+            settle(lookup, socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
+            with self.lock:
+                del self.pending[host, port]
+        try:
+            return lookup.result(flight.time_left())
+        except concurrent.futures.TimeoutError:  # on 3.8-3.10 not yet the same as socket.timeout
+            raise socket.timeout("the name %s was not resolved in time" % host) from None
+
+
+LOOKUPS = Lookups()  # for every upstream connection of the process
 
 
 class UpstreamRequest(urllib.request.Request):
-    """A GET to OpenRouter with the key, cut by DEADLINES at its deadline as a whole. It makes and
-    watches each socket (see UpstreamHandler), so the deadline covers the name lookup, each
-    address tried, a proxy's CONNECT, the TLS handshake, the head and the body."""
+    """A GET to OpenRouter with the key, for `flight`, whose deadline its connection keeps."""
 
-    def __init__(self, url, key, deadline):
+    def __init__(self, url, key, flight):
         super().__init__(url, headers={"Authorization": "Bearer " + key, "Accept":
                                        "application/json", "User-Agent": USER_AGENT})
-        self.deadline = deadline  # the time.monotonic() by which the whole answer is in
-        self.sock = None  # the connection's socket, from the moment it exists
-        self.timed_out = False  # whether the deadline came before the whole answer
+        self.flight = flight  # the Flight this request is part of
 
-    def time_left(self):
-        """Seconds left before the deadline, or socket.timeout if none are."""
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise socket.timeout("timed out")
-        return left
 
-    def connect(self, address, timeout, source_address=None):
+class UpstreamConnection(http.client.HTTPConnection):
+    """http.client's connection, but connect() makes each step within the flight's deadline and
+    hands every socket to the flight, which shuts it down when a caller stops waiting: the name
+    lookup (see Lookups), each address in turn, a proxy's CONNECT, the TLS handshake (bounded as
+    a whole by the socket's timeout), then urllib sends the request and reads the answer."""
+
+    def __init__(self, host, timeout, flight, tls):
+        self.default_port = 443 if tls else 80  # first: http.client reads host:port with it
+        super().__init__(host, timeout=timeout)
+        self.flight = flight  # whose deadline each step keeps
+        self.tls = tls  # whether to speak TLS to the upstream
+        self.tunnel = None  # for HTTPS through a proxy: (host[:port], headers) to CONNECT to
+
+    def set_tunnel(self, host, port=None, headers=None):
+        """urllib's ProxyHandler asks for a tunnel through the proxy we connect to."""
+        self.tunnel = (host, headers or {})
+
+    def connect(self):
+        sock = self.open_socket(self.host, self.port)
+        server_name = self.host
+        if self.tunnel:
+            server_name = self.open_tunnel(sock)
+        if self.tls:
+            sock.settimeout(self.flight.time_left())  # the handshake's deadline, as a whole
+            sock = tls_context().wrap_socket(sock, server_hostname=server_name)
+            self.flight.hold(sock)
+        self.sock = sock
+
+    def open_socket(self, host, port):
         """socket.create_connection(), within the deadline: each address gets what is left."""
-        error = OSError("%s has no address" % address[0])
-        for family, kind, protocol, _, where in resolve(*address, self.time_left()):
-            self.sock = connection = socket.socket(family, kind, protocol)
+        error = OSError("%s has no address" % host)
+        for family, kind, protocol, _, address in LOOKUPS.resolve(host, port, self.flight):
+            sock = socket.socket(family, kind, protocol)
             try:
-                connection.settimeout(self.time_left())
-                connection.connect(where)
-                connection.settimeout(self.time_left())  # for the TLS handshake: see _tunnel()
-                return connection
+                sock.settimeout(self.flight.time_left())
+                sock.connect(address)
+                sock.settimeout(self.flight.time_left())  # each read and write, until stopped
+                self.flight.hold(sock)
+                return sock
             except OSError as failure:
-                connection.close()
+                sock.close()
                 error = failure
         raise error
 
-    def guard(self, sock):  # TLS wraps the connected socket into a new one: watch that
-        self.sock = sock
-
-    def shutdown(self, how):
-        self.timed_out = True
-        if self.sock:  # else this comes again in a tenth of a second
-            self.sock.shutdown(how)
+    def open_tunnel(self, sock):
+        """CONNECT through the proxy: the upstream's host name, or OSError with the answer."""
+        target, headers = self.tunnel
+        name = urllib.parse.urlsplit("//" + target)
+        if name.port is None:
+            target += ":%d" % self.default_port
+        head = ["CONNECT %s HTTP/1.1" % target, "Host: " + target]
+        head += ["%s: %s" % header for header in headers.items()]  # Proxy-Authorization
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        with sock.makefile("rb") as answer:  # the status line, then headers we need not read
+            status = answer.readline(65537).decode("latin-1").partition(" ")[2].strip()
+            http.client.parse_headers(answer)
+        if not status.startswith("200"):
+            raise OSError("Tunnel connection failed: " + (status or "no answer"))
+        return name.hostname
 
 
 class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
                       urllib.request.HTTPRedirectHandler):
-    """urllib's, but with the UpstreamRequest's sockets, and redirects refused (urllib would send
-    the key to any Location): a 3xx comes as an HTTPError. build_opener() leaves out the default
-    handlers that this one subclasses."""
+    """urllib's, but with UpstreamConnection, and redirects refused (urllib would send the key to
+    any Location): a 3xx comes as an HTTPError. build_opener() leaves out the default handlers
+    that this one subclasses."""
 
-    def do_open(self, connection_class, request, **options):
-        # http.client's connect() runs self._create_connection() (here request.connect(): the
-        # lookup, then each address), then _tunnel() (a proxy's CONNECT, if any), then for HTTPS
-        # wrap_socket() (the handshake); guard() then has the TLS socket watched in its place.
-        class WatchedConnection(connection_class):  # HTTP or HTTPS, made for this request
-            def connect(self):
-                self._create_connection = request.connect  # http.client's own hook
-                super().connect()
-                request.guard(self.sock)
+    def http_open(self, request):
+        return self.do_open(UpstreamConnection, request, flight=request.flight, tls=False)
 
-            def _tunnel(self):  # a proxy's CONNECT, between the connect and the TLS handshake
-                super()._tunnel()
-                # The handshake gets what is left through the socket timeout, which bounds it as
-                # a whole: TLS detaches the raw socket while it runs, so a cut cannot reach it.
-                self.sock.settimeout(request.time_left())
-        return super().do_open(WatchedConnection, request, **options)
-
-    def https_open(self, request):  # HTTPSHandler's, with the one context
-        return self.do_open(http.client.HTTPSConnection, request, context=tls_context())
+    def https_open(self, request):
+        return self.do_open(UpstreamConnection, request, flight=request.flight, tls=True)
 
     def redirect_request(self, *args):
         return None
@@ -410,30 +465,26 @@ def finite_number(text):
     return number
 
 
-def fetch_credits(config, path="/credits", deadline=None):
-    """GET {base_url}{path} by `deadline` (default: --timeout from now): a JSON object, or
-    UpstreamError. Every call to OpenRouter is this one."""
+def fetch_credits(config, path, flight):
+    """GET {base_url}{path} within the flight's deadline: a JSON object, or UpstreamError. Every
+    call to OpenRouter is this one."""
     url = config.base_url + path
-    request = UpstreamRequest(url, config.key, deadline or time.monotonic() + config.timeout)
-    DEADLINES.watch(request, request.deadline)
-    timed_out = False
+    body = None  # stays None if no whole answer came
     try:
         try:
-            response = config.opener.open(request, timeout=config.timeout)
+            response = config.opener.open(UpstreamRequest(url, config.key, flight),
+                                          timeout=config.timeout)
         except urllib.error.HTTPError as error:  # an error status: the error is the response
             response = error
         with response:
             body = response.read(MAX_UPSTREAM_BODY + 1)
     except (OSError, http.client.HTTPException) as error:  # URLError is an OSError too
         reason = getattr(error, "reason", error)  # urllib wraps connect errors, not read errors
-        timed_out = isinstance(reason, socket.timeout)  # urllib's own: the deadline all the same
-        if not (timed_out or request.timed_out):
+        if not (isinstance(reason, socket.timeout) or flight.stopped):
             raise unreachable(str(reason) or type(reason).__name__, config.proxy) from None
     except Exception as error:  # a bug's, or urllib's: an answer all the same, and no secret
         raise unreachable("%s in the upstream call" % type(error).__name__, config.proxy)
-    finally:
-        DEADLINES.forget(request)
-    if timed_out or request.timed_out:  # what came back before the cut is not the whole
+    if body is None or flight.stopped:  # what came back before the stop is not the whole
         raise UpstreamError(504, "OpenRouter did not answer within %g s." % config.timeout)
     status = response.getcode()
     if status != 200:
@@ -461,10 +512,10 @@ def balance_of(credits):
     return None
 
 
-def is_management_key(config, deadline):
+def is_management_key(config, flight):
     """Whether OpenRouter's GET /key says the key is a management key, or UpstreamError."""
     try:
-        record = fetch_credits(config, "/key", deadline).get("data")
+        record = fetch_credits(config, "/key", flight).get("data")
         if isinstance(record, dict) and isinstance(record.get("is_management_key"), bool):
             return record["is_management_key"]
         raise UpstreamError(502, "it answered without data.is_management_key.", 200)
@@ -480,50 +531,51 @@ Balance = collections.namedtuple("Balance", "credits fetched_at body")  # body: 
 
 
 class SharedCall:
-    """The balance as every surface asks for it. Callers that arrive while a call is in flight
-    share its outcome (single flight), and with --cache-ttl a success (never an error) is reused;
-    no lock is held over the network. Each Future gives a Balance or raises UpstreamError."""
+    """The balance as every surface asks for it. Callers that arrive while a Flight is in progress
+    share its outcome (single flight), and with --cache-ttl a success (never an error) is reused.
+    Each caller waits until the flight's deadline and no longer, so it answers 504 on time
+    whatever the upstream does; a flight past its deadline is replaced by the next caller's."""
 
     def __init__(self, config):
         self.config = config
         self.lock = threading.Lock()  # for the three below
-        self.flight = None  # the concurrent.futures.Future of the call in progress
-        self.last = None  # the done Future of the last success
+        self.flight = None  # the Flight in progress
+        self.last = None  # the Flight of the last success, done
         self.calls = collections.Counter()  # calls made, by status
         self.management_key = None  # once /key was asked: whether the key is one (it stays so)
 
     def join(self):
-        """The Future to wait on, and whether this caller is to make the call: fly()."""
+        """The Flight to wait on: a fresh success's, the one in progress, or a new one."""
         with self.lock:
-            fresh_since = time.monotonic() - self.config.cache_ttl
-            if self.last and self.last.result().fetched_at > fresh_since:
-                return self.last, False
-            if self.flight is None:
-                self.flight = concurrent.futures.Future()
-                # Running from the start, so that no caller can cancel it for the others (an
-                # MCP client's notifications/cancelled cancels its asyncio.wrap_future()).
-                self.flight.set_running_or_notify_cancel()
-                return self.flight, True
-            return self.flight, False
+            now = time.monotonic()
+            if self.last and self.last.outcome.result().fetched_at > now - self.config.cache_ttl:
+                return self.last
+            if self.flight is None or self.flight.deadline <= now:
+                if self.flight:  # past its deadline: stopped, so its thread ends
+                    self.flight.stop()
+                self.flight = Flight(now + self.config.timeout)
+                threading.Thread(target=self.fly, args=(self.flight,), name="upstream",
+                                 daemon=True).start()  # daemon: never holds the exit
+            return self.flight
 
     def fly(self, flight):
         """Make the call, and hand its outcome, whatever it is, to every caller of `flight`."""
-        settle(flight, self.fetch)
-        error = flight.exception()
+        settle(flight.outcome, self.fetch, flight)
+        error = flight.outcome.exception()
         with self.lock:
-            self.flight = None
+            if self.flight is flight:
+                self.flight = None
             self.last = self.last if error else flight
             self.calls[getattr(error, "label", "error") if error else "200"] += 1
 
-    def fetch(self):
+    def fetch(self, flight):
         """A new Balance, or UpstreamError. OpenRouter has been seen to answer an inference key
         with two zeros, not the 403 it documents: for two zeros, GET /key tells whether the key is
-        a management key (asked once: a key keeps its kind), within the same --timeout."""
-        deadline = time.monotonic() + self.config.timeout
-        credits = fetch_credits(self.config, "/credits", deadline)
+        a management key (asked once: a key keeps its kind), within the same deadline."""
+        credits = fetch_credits(self.config, "/credits", flight)
         zeros = balance_of(credits) == (0, 0)
         if zeros and self.management_key is None:
-            self.management_key = is_management_key(self.config, deadline)
+            self.management_key = is_management_key(self.config, flight)
         if zeros and not self.management_key:
             raise UpstreamError(502, "OpenRouter answered two zeros for an inference key, not a "
                                 "balance: /credits answers only for a management key; create one"
@@ -533,18 +585,28 @@ class SharedCall:
 
     def get(self):
         """For a thread: a Balance, or UpstreamError."""
-        flight, leading = self.join()
-        if leading:
-            self.fly(flight)
-        return flight.result()
+        flight = self.join()
+        try:
+            return flight.outcome.result(flight.seconds_left())
+        except concurrent.futures.TimeoutError:
+            raise self.late(flight) from None
 
     async def get_async(self):
-        """For the MCP loop: the same, but no thread waits (the leader's call runs on one)."""
+        """For the MCP loop: the same, but no thread waits."""
         import asyncio  # here, not at the top: REST alone starts sooner and smaller
-        flight, leading = self.join()
-        if leading:
-            asyncio.get_running_loop().run_in_executor(None, self.fly, flight)
-        return await asyncio.wrap_future(flight)
+        flight = self.join()
+        if flight.outcome.done():  # a reused success: wait_for() would first yield to the loop
+            return flight.outcome.result()
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(flight.outcome),
+                                          flight.seconds_left())
+        except asyncio.TimeoutError:
+            raise self.late(flight) from None
+
+    def late(self, flight):
+        """The error for a caller whose wait ran out; the call is stopped, as it is too late."""
+        flight.stop()
+        return UpstreamError(504, "OpenRouter did not answer within %g s." % self.config.timeout)
 
 
 # --- The front door: one handler for both ports -------------------------------------
@@ -580,90 +642,139 @@ Refusal = collections.namedtuple("Refusal", "status message headers")  # see ref
 CLOSE = {"Connection": "close"}  # for a refusal after which the connection cannot go on
 
 
-class GatewayHandler(http.server.BaseHTTPRequestHandler):
-    """One connection to either port; http.server reads each request's head (command, path,
-    headers) and calls dispatch(). There the head alone may be refused (refusal_of_head());
-    else the body is read (read_body()), and the whole request may be refused (refusal());
-    else its Route answers. encode_answer() makes every answer the bytes of one write, which
-    write_answer() sends (for MCP, what the loop's send() left) and logs. Of http.server's
-    hooks it overrides handle() (a slot, or a 503), handle_one_request() (the idle deadline),
-    send_error() (its errors in JSON) and log_message() (silenced). State:
+class RequestTimeout(Exception):
+    """A client's request did not arrive whole by its idle deadline."""
 
+
+class RequestReader(io.RawIOBase):
+    """A client connection's bytes, each read waiting only until the request's deadline: a
+    request that trickles in, a byte at a time, still ends there. http.server reads the head
+    through it (as rfile, buffered), and the handler the body; past the deadline, RequestTimeout."""
+
+    def __init__(self, connection, idle_timeout):
+        super().__init__()
+        self.connection = connection  # the client's socket
+        self.idle_timeout = idle_timeout  # --idle-timeout
+        self.deadline = 0.0  # the time.monotonic() by which the request must be in whole
+
+    def start(self):
+        """A request begins: it has --idle-timeout from now to arrive whole."""
+        self.deadline = time.monotonic() + self.idle_timeout
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        """Read what has come, up to len(buffer) bytes; b"" at the end; RequestTimeout."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise RequestTimeout()
+        self.connection.settimeout(left)
+        try:
+            return self.connection.recv_into(buffer)
+        except socket.timeout:
+            raise RequestTimeout() from None
+
+
+class GatewayHandler(http.server.BaseHTTPRequestHandler):
+    """One connection to either port. A connection past --max-connections gets 503 at once.
+    Otherwise handle_one_request() reads each request through a RequestReader, so that one not
+    in whole by --idle-timeout gets 408; http.server parses its head (command, path, headers)
+    and dispatch() takes it from there: the head alone may be refused (refusal_of_head()), else
+    the body is read and the whole request may be refused (refusal()), else its Route answers.
+    encode_answer() makes every answer the bytes of one write, which write_answer() sends (for
+    MCP, what the loop's send() left) and logs. A refusal that closes the connection lingers:
+    it reads and drops what the client still sends, so the client reads the answer rather than
+    a reset. Of http.server's hooks it overrides setup() (the reader), handle() (a slot, or a
+    503), handle_one_request(), handle_expect_100(), send_error() (its errors in JSON) and
+    log_message() (silenced). State:
+
+    - reader: the RequestReader that rfile reads, and that keeps the request's deadline;
     - admitted: whether the connection holds one of its port's --max-connections slots;
     - started: the time.monotonic() when the request began (the access log's clock);
-    - request_path: the path without its query; body: the request's body, once read;
-    - idle_deadline: the time.monotonic() by which the whole request must be in."""
+    - body: the request's body, once read."""
 
     protocol_version = "HTTP/1.1"  # keep-alive
     server_version = USER_AGENT
     disable_nagle_algorithm = True  # with the single write: no 40 ms delayed-ACK stall
-    command = None  # the request's method, once its line is read (for HEAD's empty body)
+
+    def setup(self):
+        super().setup()
+        self.rfile.close()  # http.server's reader, which knows no deadline, for this one
+        self.reader = RequestReader(self.connection, self.server.gateway.config.idle_timeout)
+        self.rfile = io.BufferedReader(self.reader)
 
     def handle(self):
-        # Kernel timeouts bound each read and write (settimeout() would add a poll() to each): a
-        # read that times out ends like the idle cut, as if the stream ended; a write raises.
-        for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
-            self.connection.setsockopt(socket.SOL_SOCKET, option, self.server.timeval)
         self.admitted = self.server.slots.acquire(blocking=False)
-        refusing = not self.admitted and self.server.refusals.acquire(blocking=False)
         try:
             if self.admitted:
-                super().handle()
-            elif refusing:  # read one request, so that the 503 is not lost to a reset, then close
-                self.connection.settimeout(1)
-                self.handle_one_request()
-            else:  # as many are being refused: answer before the request, holding nothing long
+                super().handle()  # handle_one_request(), until the connection is to close
+            else:
                 self.begin()
-                self.refuse(503, TOO_MANY, CLOSE)
-        except (ConnectionError, BlockingIOError, socket.timeout):
-            pass  # the client went away or timed out: nothing to answer, nothing to report
+                self.server.warn_busy()
+                self.refuse(503, BUSY, {"Retry-After": "1", **CLOSE})
+        except (ConnectionError, socket.timeout):
+            pass  # the client went away, or stopped reading: nothing to answer or report
         finally:
-            DEADLINES.forget(self.connection)
             if self.admitted:
                 self.server.slots.release()
-            if refusing:
-                self.server.refusals.release()
 
     def begin(self):
-        """A request begins: no path yet, and its clock starts."""
+        """A request begins: nothing of it known yet; its clock and its deadline start."""
+        self.command = None
         self.path = ""
-        self.request_path = ""
         self.started = time.monotonic()
-        self.idle_deadline = self.started + self.server.gateway.config.idle_timeout
+        self.reader.start()
 
     def handle_one_request(self):
+        """Wait for a request, read it and answer it: 408 if it is not in whole by its deadline
+        (one that never began is closed with nothing said)."""
         self.begin()
-        # --idle-timeout for the whole request, head and body, however it trickles in
-        DEADLINES.watch(self.connection, self.idle_deadline)
-        super().handle_one_request()
+        arrived = b""  # the first bytes of the request, once any came
+        try:
+            arrived = self.rfile.peek(1)  # b"": the client closed
+            self.raw_requestline = self.rfile.readline(65537)
+            if not arrived:
+                self.close_connection = True
+            elif len(self.raw_requestline) > 65536:
+                self.send_error(414)
+            elif self.parse_request():  # http.server's: else it called send_error()
+                self.dispatch()
+        except RequestTimeout:
+            self.close_connection = True
+            if arrived:
+                self.refuse(408, TOO_SLOW, CLOSE)
+
+    def handle_expect_100(self):
+        """Invite the body with 100 Continue only if it will be read: a refusal comes at once."""
+        if self.refusal_of_head(self.content_length()) is None:
+            super().handle_expect_100()
+        return True
 
     def send_error(self, code, message=None, explain=None):
-        """http.server's own errors (400, 414, 431, 501, 505), when a request could not be read
-        whole: the gateway refuses it, and the connection closes after."""
-        self.request_path = self.path.partition("?")[0]
-        if time.monotonic() >= self.idle_deadline:  # what a timeout left of a request line
-            return self.refuse(408, TOO_SLOW, CLOSE)
+        """http.server's own errors (400, 414, 431, 505), for a request that could not be read:
+        the gateway refuses it, and the connection closes after."""
         self.refuse(code, (message or self.responses[code][0]) + ".", CLOSE)
+
+    @property
+    def request_path(self):
+        """The path without its query: what routes, and what the access log shows."""
+        return self.path.partition("?")[0]
 
     def dispatch(self):
         self.started = time.monotonic()  # the access log times the answer, not the client's pause
-        self.request_path = self.path.partition("?")[0]
-        route = self.server.routes.get(self.request_path)
         length = self.content_length()
         refusal = self.refusal_of_head(length)
         if refusal is None:
-            self.body = self.read_body(length)
-            refusal = self.refusal(route, length)
+            self.body = self.rfile.read(length)  # whether needed or not: the next request follows
+            refusal = self.refusal(length)
         if refusal:
             return self.refuse(*refusal)
         self.server.busy.add(self)  # a stop waits for these answers
         try:
-            route.respond(self.server.gateway, self)
+            self.server.routes[self.request_path].respond(self.server.gateway, self)
         finally:
             self.server.busy.discard(self)
-
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = dispatch
-    do_OPTIONS = do_TRACE = do_QUERY = dispatch
 
     def content_length(self):
         """The body's declared length, or None if it is not one plain Content-Length."""
@@ -674,12 +785,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
     def refusal_of_head(self, length):
         """What the head alone refuses, before any body is read: a Refusal, or None."""
-        # Past the idle deadline, a timeout (the cut's, or a read's: see handle()) ended the
-        # stream, and with it the head, which may not be whole: it is not run.
-        if time.monotonic() >= self.idle_deadline:
-            return Refusal(408, TOO_SLOW, CLOSE)
-        if not self.admitted:
-            return Refusal(503, TOO_MANY, CLOSE)
+        if self.command not in METHODS:
+            return Refusal(501, "Unsupported method (%s)." % self.command, CLOSE)
         if length is None:
             return Refusal(400, "Send a request body, if any, with one plain Content-Length.",
                            CLOSE)
@@ -687,18 +794,12 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             return Refusal(413, "A request body over 64 KiB is refused.", CLOSE)
         return None
 
-    def read_body(self, length):
-        """The body, read whether needed or not: the next request starts after it. The request is
-        then in, and --idle-timeout (see handle_one_request()) no longer applies."""
-        body = self.rfile.read(length) or b""  # None: SO_RCVTIMEO fired
-        DEADLINES.forget(self.connection)
-        return body
-
-    def refusal(self, route, length):
+    def refusal(self, length):
         """What the whole request is refused for, in order: a Refusal, or None."""
+        route = self.server.routes.get(self.request_path)
         host = self.headers.get("Host", "localhost")
         origin = self.headers.get("Origin")
-        if len(self.body) < length:  # the client left, or was too slow
+        if len(self.body) < length:  # the client closed its side early
             return Refusal(400, "The request body ended before its Content-Length.", CLOSE)
         if self.server.loopback_only and not is_loopback(host):  # against DNS rebinding
             return Refusal(421, "On loopback, only a loopback Host like localhost is served.", {})
@@ -723,13 +824,30 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     def refuse(self, status, message, headers=None, upstream_status=None):
         """An error in OpenRouter's shape, which clients parse; on the MCP port a JSON-RPC error
         too, the one kind of error body MCP clients show. Its code is the HTTP status on both
-        (JSON-RPC leaves codes outside -32768..-32000 to applications)."""
+        (JSON-RPC leaves codes outside -32768..-32000 to applications). Then, if the connection
+        is to close, linger()."""
         body = {"error": {"code": status, "message": message}}
         if upstream_status is not None:
             body["error"]["metadata"] = {"upstream_status": upstream_status}
         if self.server.surface == "MCP":
             body.update(jsonrpc="2.0", id=None)
         self.send_json(status, body, headers)
+        if self.close_connection:
+            self.linger()
+
+    def linger(self):
+        """Close as nginx's lingering close does (RFC 9112 9.6): our side first, then read and drop
+        what the client still sends, for LINGER seconds at most. Closing on unread input would
+        reset the connection, and a client still sending its body would lose the answer."""
+        with contextlib.suppress(OSError):  # socket.timeout included: LINGER is up
+            self.connection.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER
+            self.connection.settimeout(LINGER)
+            while self.connection.recv(65536):  # until the client closes its side too
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.connection.settimeout(left)
 
     def send_json(self, status, value, headers=None):
         body = value if isinstance(value, bytes) else json.dumps(value).encode()  # already JSON
@@ -754,6 +872,9 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         """The one way out: write an answer (or what is left of it), then log it in one line: the
         method and path only, as a query or a header may hold a secret, unprintables escaped."""
         if payload:
+            # A write of its own --idle-timeout: the reader left the timeout at what the request
+            # had left. A client that does not read it all by then is dropped (see handle()).
+            self.connection.settimeout(self.reader.idle_timeout)
             self.wfile.write(payload)
         if not self.server.gateway.config.quiet:
             method = urllib.parse.quote(self.command or "-", safe="")
@@ -782,20 +903,37 @@ class GatewayServer(http.server.ThreadingHTTPServer):
         self.surface = surface  # "REST" or "MCP"
         self.routes = routes  # {path: Route}
         self.loopback_only = loopback(self.server_address[0])  # then Host and Origin are checked
-        seconds = config.idle_timeout
-        self.timeval = struct.pack("ll", int(seconds), int(seconds % 1 * 1e6))  # for setsockopt
+        self.cap = cap  # --max-connections, or fewer (see connection_cap())
         self.slots = threading.BoundedSemaphore(cap)  # the connections served at once
-        self.refusals = threading.BoundedSemaphore(cap)  # and those read only to be refused
+        self.handlers = threading.BoundedSemaphore(2 * cap)  # those and the ones being refused
         self.busy = set()  # the handlers answering, which close() waits for (add() is atomic)
+        self.warned = -math.inf  # when warn_busy() last wrote its line
 
     def get_request(self):
-        """accept(), but out of descriptors, wait: retried at once, it would spin a core."""
+        """accept() once fewer than 2 x cap connections are open (a refused one lingers a second
+        or two): more wait in the listen queue. Out of descriptors, wait: retried at once, the
+        accept would spin a core."""
+        self.handlers.acquire()
         try:
             return super().get_request()
         except OSError as error:
+            self.handlers.release()
             if error.errno in (errno.EMFILE, errno.ENFILE):
                 time.sleep(0.1)
             raise  # socketserver drops the error and polls again
+
+    def shutdown_request(self, request):
+        """socketserver's end of every connection that get_request() accepted."""
+        super().shutdown_request(request)
+        self.handlers.release()
+
+    def warn_busy(self):
+        """The operator's hint, at most once a minute: a refused client is told only to retry."""
+        if time.monotonic() - self.warned >= 60:
+            self.warned = time.monotonic()
+            log("warning: %s clients on the %s port, all it serves at once; more get 503 (raise "
+                "--max-connections, or LimitNOFILE if the open-file limit lowered it)."
+                % (self.cap, self.surface))
 
     def url(self, path):
         """Where this port answers `path`, as a client writes it: http://[::1]:8080/v1/credits."""
@@ -1041,7 +1179,7 @@ async def call_app(app, handler):
         if not message.get("more_body"):
             unsent = handler.encode_answer(status, b"".join(body), headers)
             try:
-                unsent = unsent[handler.connection.send(unsent, socket.MSG_DONTWAIT):]
+                unsent = unsent[handler.connection.send(unsent):]  # non-blocking: see post_mcp()
             except BlockingIOError:
                 pass  # the client's buffer is full: the handler thread writes it all
             except OSError:
@@ -1057,6 +1195,7 @@ def post_mcp(gateway, handler):
     import asyncio
     if gateway.stopped.is_set():  # the loop may close before it could answer
         return handler.refuse(503, "The gateway is stopping; retry on a new connection.", CLOSE)
+    handler.connection.settimeout(0)  # non-blocking, for the loop's send(); write_answer() resets
     call = asyncio.run_coroutine_threadsafe(call_app(gateway.mcp_app, handler), gateway.mcp_loop)
     status, unsent = call.result()
     handler.write_answer(status, unsent)
@@ -1090,10 +1229,10 @@ def serve_stdio(config):
 class Gateway:
     """Both ports, the MCP thread that serves one of them, and the call they share."""
 
-    def __init__(self, config, stopped=None):
+    def __init__(self, config):
         self.config = config  # from parse_config()
         self.upstream = SharedCall(config)  # the call both ports share
-        self.stopped = stopped or threading.Event()  # setting it stops it all
+        self.stopped = threading.Event()  # set by stop(), or by MCP ending on its own
         self.rest = None  # the GatewayServers, once open_ports() bound them
         self.mcp = None  # (None with --no-mcp)
         self.mcp_status = "off" if config.no_mcp else "starting"  # then "ready" or "failed"
@@ -1212,13 +1351,17 @@ def main(argv=None):
         return run_once(config)
     if config.stdio:
         return serve_stdio(config)
-    stopped = threading.Event()  # handlers first: a signal sent once a port is announced counts
+    # A signal handler runs in this thread between two bytecodes, even while it holds a lock:
+    # one that took a lock (Event.set() does) could wait for ever on its own thread. So the
+    # handlers only append to a list, which this thread reads. They come first: a signal sent
+    # once a port is announced counts.
+    signals = []
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopped.set())
-    gateway = Gateway(config, stopped)
+        signal.signal(signum, lambda signum, frame: signals.append(signum))
+    gateway = Gateway(config)
     gateway.start()
-    while not stopped.wait(0.5):  # a signal taken by another thread runs once this one wakes
-        pass
+    while not signals and not gateway.stopped.is_set():  # is_set() takes no lock
+        time.sleep(0.1)
     gateway.stop(grace=config.timeout + 1)
     if gateway.mcp_status == "failed":
         fail(1, "the MCP server stopped unexpectedly; see the lines above.")
