@@ -1498,6 +1498,189 @@ class TestProtection(FakeUpstreamTestCase):
 
 # --- Watching the balance ------------------------------------------------------------
 
+def read_answer(sock):
+    """Read one HTTP answer off `sock`, as a client does: (its status line as text, its headers,
+    its body's bytes, as many as its Content-Length says, none if it has none)."""
+    with sock.makefile("rb") as stream:
+        status_line = stream.readline().decode("latin-1").rstrip("\r\n")
+        headers = http.client.parse_headers(stream)
+        return status_line, headers, stream.read(int(headers.get("Content-Length", "0")))
+
+
+class TestEveryRefusalIsDelivered(FakeUpstreamTestCase):
+    """A refusal reaches the client whole: one that closes the connection first lets the client
+    finish sending (a lingering close), so that no reset destroys the answer; no 100 Continue
+    invites a body that will be refused; and a body cut off by --idle-timeout is a 408.
+
+    What each test saw on the code before this behaviour (commit 0dd2e1e), which failed them all:
+    - ..._413_every_time_on_the_rest_port / _mcp_port: http.client raised BrokenPipeError, the
+      413 lost to the reset, within the 1 MiB tries (at try 1 to 5) or else at the first 8 MiB;
+    - ..._reads_its_whole_503_on_the_rest_port / _mcp_port: of the 20 clients past both tiers,
+      about half got BrokenPipeError on their second sendall() (the 503s that came whole had no
+      Retry-After, and their message named --max-connections);
+    - ..._names_the_flag_in_the_log_for_the_operator: the 503 came, but within 5 s no stderr
+      line said --max-connections (the access line alone: "GET /v1/credits 503 ...");
+    - ..._without_a_100_continue_first (both ports): the first status line read was
+      "HTTP/1.1 100 Continue" (the 413 came after it);
+    - ..._gets_408_not_400_on_the_rest_port / _mcp_port: "HTTP/1.1 400 Bad Request" ("The request
+      body ended before its Content-Length."), for the stalled body and the trickling one alike."""
+
+    TOO_BIG = {"error": {"code": 413, "message": "A request body over 64 KiB is refused."}}
+    BUSY = {"error": {"code": 503, "message": "The gateway is busy; retry in a second."}}
+    CUT_OFF = {"error": {"code": 408, "message": "The request did not arrive whole within --idle-timeout."}}
+    JSON_RPC = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+    @staticmethod
+    def on_mcp(body):
+        """An error body as the MCP port sends it: a JSON-RPC error too."""
+        return {**body, "jsonrpc": "2.0", "id": None}
+
+    def assert_big_bodies_get_413(self, port, path, headers, expected):
+        for size in (1024 * 1024, 8 * 1024 * 1024):
+            body = b"x" * size
+            for attempt in range(5):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                try:
+                    conn.request("POST", path, body=body, headers=headers)
+                    response = conn.getresponse()
+                    answer = response.status, response.getheader("Connection"), json.loads(response.read())
+                except (BrokenPipeError, ConnectionResetError) as error:
+                    self.fail("%d bytes, try %d: the 413 was lost: %r" % (size, attempt + 1, error))
+                finally:
+                    conn.close()
+                self.assertEqual(answer, (413, "close", expected), (size, attempt + 1))
+
+    def test_a_body_over_64_kib_sent_whole_gets_its_413_every_time_on_the_rest_port(self):
+        port = start_gateway(self, "--no-mcp").rest.server_address[1]
+        self.assert_big_bodies_get_413(port, "/v1/credits", {}, self.TOO_BIG)
+        self.assertEqual(self.fake.calls, 0)
+
+    @needs_mcp
+    def test_a_body_over_64_kib_sent_whole_gets_its_413_every_time_on_the_mcp_port(self):
+        port = start_gateway(self).mcp.server_address[1]
+        self.assert_big_bodies_get_413(port, "/mcp", self.JSON_RPC, self.on_mcp(self.TOO_BIG))
+        self.assertEqual(self.fake.calls, 0)
+
+    def assert_busy_refusals_arrive_whole(self, server, head, body, expected):
+        """With --max-connections 1, two silent connections hold the slot and (in a gateway
+        that has one) the tier of connections being refused; then 20 clients in turn send a head
+        and its body in two sendall() calls, as httpx does, and each must read its whole 503. The
+        body goes a moment after the head, as over a real network, where a quick refusal can
+        leave before the body's packets arrive: once the answer has begun, or after 0.2 s."""
+        port = server.server_address[1]
+        for _ in range(2):
+            silent = socket.create_connection(("127.0.0.1", port), timeout=5)
+            self.addCleanup(silent.close)
+        tiers = [getattr(server, name, None) for name in ("slots", "refusals")]  # today's two
+        wait_until(lambda: all(tier is None or tier._value == 0 for tier in tiers), 5,
+                   "the silent connections holding the slot and the refusing tier")
+        answers, lost = [], []
+        for attempt in range(20):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                try:
+                    sock.sendall(head % len(body))
+                    sock.settimeout(0.2)  # the body follows once the answer has begun, or in 0.2 s
+                    with contextlib.suppress(socket.timeout):
+                        sock.recv(1, socket.MSG_PEEK)
+                    sock.settimeout(10)  # a client past the cap may wait a little for its 503
+                    sock.sendall(body)
+                    answers.append(read_answer(sock))
+                except OSError as error:
+                    lost.append((attempt + 1, repr(error)))
+        self.assertEqual(lost, [], "of 20 tries, these lost their 503")
+        for status_line, headers, answer in answers:
+            self.assertTrue(status_line.startswith("HTTP/1.1 503 "), status_line)
+            self.assertEqual((headers["Retry-After"], headers["Connection"]), ("1", "close"))
+            self.assertEqual(json.loads(answer), expected)
+            self.assertNotIn("--max-connections", answer.decode())  # a client cannot act on a flag
+        self.assertEqual(self.fake.calls, 0)
+
+    def test_past_max_connections_a_client_sending_head_then_body_reads_its_whole_503_on_the_rest_port(self):
+        server = start_gateway(self, "--no-mcp", "--max-connections", "1").rest
+        head = b"POST /v1/credits HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" \
+               b"Content-Length: %d\r\n\r\n"
+        self.assert_busy_refusals_arrive_whole(server, head, b'{"a": 1}', self.BUSY)
+
+    @needs_mcp
+    def test_past_max_connections_a_client_sending_head_then_body_reads_its_whole_503_on_the_mcp_port(self):
+        server = start_gateway(self, "--max-connections", "1").mcp
+        head = b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" \
+               b"Accept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n"
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                           "params": {"name": "get-credit-balance", "arguments": {}}}).encode()
+        self.assert_busy_refusals_arrive_whole(server, head, body, self.on_mcp(self.BUSY))
+
+    def test_a_refusal_past_max_connections_names_the_flag_in_the_log_for_the_operator(self):
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--no-mcp",
+                                "--max-connections", "1")
+        port = port_of(self.wait_lines(proc, 1)[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as holder:
+            # It holds the one slot: an answer proves it was admitted, and keep-alive keeps it.
+            holder.sendall(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            self.assertEqual(read_answer(holder)[0], "HTTP/1.1 200 OK")
+            status, _, body = request(port, "GET", "/v1/credits")
+            self.assertEqual(status, 503, body)
+            wait_until(lambda: any("--max-connections" in line for line in proc.stderr_lines), 5,
+                       "a log line naming --max-connections")
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.finish(proc)[0], 0)
+
+    def assert_no_100_continue(self, port, path, expected):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1048576\r\n"
+                         b"Expect: 100-continue\r\n\r\n" % path)
+            status_line, headers, body = read_answer(sock)
+        self.assertTrue(status_line.startswith("HTTP/1.1 413 "), status_line)  # never a 100 first
+        self.assertEqual((headers["Connection"], json.loads(body)), ("close", expected))
+
+    def test_a_body_that_will_be_refused_gets_its_413_without_a_100_continue_first(self):
+        port = start_gateway(self, "--no-mcp").rest.server_address[1]
+        self.assert_no_100_continue(port, b"/v1/credits", self.TOO_BIG)
+
+    @needs_mcp
+    def test_a_body_that_will_be_refused_gets_its_413_without_a_100_continue_first_on_the_mcp_port(self):
+        port = start_gateway(self).mcp.server_address[1]
+        self.assert_no_100_continue(port, b"/mcp", self.on_mcp(self.TOO_BIG))
+
+    def assert_cut_off_bodies_get_408(self, port, head, expected):
+        """With --idle-timeout 1: a body that stops after 10 of its 100 bytes, and one that
+        trickles a byte every 0.3 s from right after the head, each get a 408 and a close."""
+        for trickling in (False, True):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(head + (b"" if trickling else b"{" + b" " * 9))
+                started = time.monotonic()
+                sock.settimeout(0.3)  # paces the trickle, while waiting for the answer
+                while True:
+                    try:
+                        if not sock.recv(1, socket.MSG_PEEK):
+                            self.fail("closed without an answer (trickling: %s)" % trickling)
+                        break  # the answer has begun
+                    except socket.timeout:
+                        self.assertLess(time.monotonic() - started, 3, "no answer yet")
+                        if trickling:
+                            sock.sendall(b" ")
+                elapsed = time.monotonic() - started
+                sock.settimeout(5)
+                status_line, headers, body = read_answer(sock)
+                self.assertTrue(status_line.startswith("HTTP/1.1 408 "), (trickling, status_line))
+                self.assertEqual((headers["Connection"], json.loads(body)), ("close", expected))
+                self.assertLess(elapsed, 1 + 1, trickling)  # --idle-timeout, and a second at most
+                self.assertEqual(sock.recv(100), b"")  # then the connection closes
+        self.assertEqual(self.fake.calls, 0)  # the request never ran
+
+    def test_a_body_stalled_or_trickling_past_the_idle_timeout_gets_408_not_400_on_the_rest_port(self):
+        port = start_gateway(self, "--no-mcp", "--idle-timeout", "1").rest.server_address[1]
+        head = b"POST /v1/credits HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n"
+        self.assert_cut_off_bodies_get_408(port, head, self.CUT_OFF)
+
+    @needs_mcp
+    def test_a_body_stalled_or_trickling_past_the_idle_timeout_gets_408_not_400_on_the_mcp_port(self):
+        port = start_gateway(self, "--idle-timeout", "1").mcp.server_address[1]
+        head = (b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                b"Accept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n")
+        self.assert_cut_off_bodies_get_408(port, head, self.on_mcp(self.CUT_OFF))
+
+
 def parse_metrics(text):
     """Prometheus text format back into {name: {labels: value}} and {name: (type, help)}."""
     samples, described = {}, {}
