@@ -2171,111 +2171,175 @@ class TestConnectThroughAStallingProxy(FakeUpstreamTestCase):
         self.assertEqual((status, body["error"]["code"]), (504, 504), body)
 
 
-# Run as root under `unshare -mn`: the network namespace has lo alone, and /etc files are
-# bind-mounted in the private mount namespace only. argv[1] is JSON (see run_in_namespace).
-# It prints one JSON object: the gateway's exit code (None: killed at the limit), its output,
-# the seconds it took, the names the silent resolver was asked for, and what it checked first.
-NAMESPACE_HELPER = r'''
-import json, os, socket, subprocess, sys, threading, time
-spec = json.loads(sys.argv[1])
-tmp, facts = spec["tmp"], {}
-subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-for name, text in spec["files"].items():  # /etc/resolv.conf, /etc/hosts, /etc/host.conf
-    path = os.path.join(tmp, os.path.basename(name))
-    with open(path, "w") as file:
-        file.write(text)
-    subprocess.run(["mount", "--bind", path, name], check=True)
+# --- Inside a private network namespace ------------------------------------------------
+# run_in_namespace() runs namespace_main() as root under `unshare -mn`: the network namespace
+# has lo alone, and /etc files are bind-mounted in the private mount namespace only. The
+# functions down to run_in_namespace() run there, in a Python of their own.
 
-asked = []  # the silent resolver: it takes every query and never answers
-resolver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-resolver.bind(("127.0.0.1", 53))
-def listen():
-    while True:
-        query = resolver.recv(4096)[12:]  # the question, after the 12-byte header
-        labels = []
-        while query and query[0]:
-            labels.append(query[1:1 + query[0]].decode("ascii", "replace"))
-            query = query[1 + query[0]:]
-        asked.append(".".join(labels))
-threading.Thread(target=listen, daemon=True).start()
+def silent_resolver():
+    """A resolver on 127.0.0.1:53 that takes every query and never answers: the list of the
+    names it is asked for, which grows as queries come."""
+    asked = []
+    resolver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    resolver.bind(("127.0.0.1", 53))
 
-def fill(text):  # {proxy_port}, {stall_port} and {tmp} in args, env and the config
-    for name, value in dict(ports, tmp=tmp).items():
-        text = text.replace("{%s}" % name, str(value))
-    return text
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-ports, keep, children = {"proxy_port": free_port()}, [], []
-try:
-    if spec.get("stall"):  # a listener that never accepts, its queue full: SYNs are dropped
-        listener = socket.socket()
-        listener.bind(("0.0.0.0", 0))
-        listener.listen(0)
-        ports["stall_port"] = port = listener.getsockname()[1]
-        filled = 0
-        for _ in range(64):  # fill the queue until a connect stalls
-            try:
-                keep.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
-                filled += 1
-            except socket.timeout:
-                break
-        facts["queued"] = filled
-        facts["stalls"] = {}
-        for address in spec["stall"]:
-            try:
-                socket.create_connection((address, port), timeout=0.5).close()
-                facts["stalls"][address] = "connected"
-            except socket.timeout:
-                facts["stalls"][address] = "stalled"
-            except OSError as error:
-                facts["stalls"][address] = repr(error)
-    if spec.get("resolve"):
-        name = spec["resolve"]
-        infos = socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)
-        facts["addresses"] = [info[4][0] for info in infos]
-    if spec.get("tinyproxy"):
-        conf = os.path.join(tmp, "tinyproxy.conf")
-        with open(conf, "w") as file:
-            file.write(fill(spec["tinyproxy"]))
-        log = open(os.path.join(tmp, "tinyproxy.out"), "w")
-        children.append(subprocess.Popen(["tinyproxy", "-d", "-c", conf], stdout=log, stderr=log))
-        deadline = time.monotonic() + 10
+    def listen():
         while True:
-            try:
-                socket.create_connection(("127.0.0.1", ports["proxy_port"]), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or children[0].poll() is not None:
-                    raise SystemExit("tinyproxy did not start: " + open(log.name).read())
-                time.sleep(0.02)
-    command = [sys.executable, spec["gateway"]] + [fill(arg) for arg in spec["args"]]
-    env = {name: fill(value) for name, value in spec["env"].items()}
+            query = resolver.recv(4096)[12:]  # the question, after the 12-byte header
+            labels = []
+            while query and query[0]:
+                labels.append(query[1:1 + query[0]].decode("ascii", "replace"))
+                query = query[1 + query[0]:]
+            asked.append(".".join(labels))
+    threading.Thread(target=listen, daemon=True).start()
+    return asked
+
+
+def stalling_listener(addresses, keep):
+    """A listener that never accepts, its queue full, so that SYNs to it are dropped: (its port,
+    facts: how many connections filled its queue, and whether a connect to each of `addresses`
+    stalls). The connections that fill it go into `keep`, to be held open."""
+    listener = socket.socket()
+    listener.bind(("0.0.0.0", 0))
+    listener.listen(0)
+    keep.append(listener)
+    port = listener.getsockname()[1]
+    filled = 0
+    for _ in range(64):  # fill the queue until a connect stalls
+        try:
+            keep.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
+            filled += 1
+        except socket.timeout:
+            break
+    stalls = {}
+    for address in addresses:
+        try:
+            socket.create_connection((address, port), timeout=0.5).close()
+            stalls[address] = "connected"
+        except socket.timeout:
+            stalls[address] = "stalled"
+        except OSError as error:
+            stalls[address] = repr(error)
+    return port, {"queued": filled, "stalls": stalls}
+
+
+def start_tinyproxy(config, tmp, port):
+    """tinyproxy with `config` (a file's text), once it accepts on `port`: its Popen."""
+    path = os.path.join(tmp, "tinyproxy.conf")
+    with open(path, "w") as file:
+        file.write(config)
+    with open(os.path.join(tmp, "tinyproxy.out"), "w") as log:
+        proxy = subprocess.Popen(["tinyproxy", "-d", "-c", path], stdout=log, stderr=log)
+    try:
+        wait_until(lambda: accepts(port) or proxy.poll() is not None, 10, "tinyproxy listening")
+    except AssertionError:
+        proxy.kill()
+        raise
+    if proxy.poll() is not None:
+        with open(os.path.join(tmp, "tinyproxy.out")) as log:
+            raise SystemExit("tinyproxy did not start: " + log.read())
+    return proxy
+
+
+def run_to_the_end(command, env, limit):
+    """Run the gateway until it exits, or kill it at `limit` seconds (then its code is None)."""
     started = time.monotonic()
     gateway = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        out, err = gateway.communicate(timeout=spec["limit"])
+        out, err = gateway.communicate(timeout=limit)
         code = gateway.returncode
     except subprocess.TimeoutExpired:
         gateway.kill()
         out, err = gateway.communicate()
         code = None
-    took = time.monotonic() - started
-finally:
-    for child in children:
-        child.terminate()
-        child.wait(5)
-print(json.dumps({"code": code, "out": out, "err": err, "took": took, "asked": asked, "facts": facts}))
-'''
+    return {"code": code, "out": out, "err": err, "took": time.monotonic() - started}
 
 
-def run_in_namespace(test, args, env, files, limit=LIMIT, **spec):
+def serve_and_call(command, env, limit, client):
+    """Start a serving gateway, and once it listens, call client(its pid, its REST port); then
+    SIGTERM it, and kill it if it is still running `limit` seconds later (its code is then None).
+    What the client returned is "client" in the result."""
+    started = time.monotonic()
+    gateway = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = queue.Queue()
+    err = []
+
+    def drain():  # as the gateway writes it, so that a full pipe never blocks it
+        for line in gateway.stderr:
+            err.append(line)
+            lines.put(line)
+        lines.put(None)
+    draining = threading.Thread(target=drain, daemon=True)
+    draining.start()
+    try:
+        line = lines.get(timeout=10)
+        if not line or "REST listening on" not in line:
+            raise SystemExit("the gateway did not listen: %r" % "".join(err))
+        answer = client(gateway.pid, port_of(line))
+        gateway.send_signal(signal.SIGTERM)
+        try:
+            code = gateway.wait(limit)
+        except subprocess.TimeoutExpired:
+            code = None
+    finally:
+        if gateway.poll() is None:
+            gateway.kill()
+        gateway.wait()
+        draining.join(5)
+    return {"code": code, "out": gateway.stdout.read(), "err": "".join(err),
+            "took": time.monotonic() - started, "client": answer}
+
+
+def namespace_main(spec):
+    """The namespace's side of run_in_namespace(), which tells what `spec` holds. It prints one
+    JSON object: the gateway's exit code (None: killed at the limit), its output, the seconds it
+    took, what the client returned (with a client), the names the silent resolver was asked
+    for, and what it checked first (facts)."""
+    tmp, facts, ports, keep, children = spec["tmp"], {}, {"proxy_port": free_port()}, [], []
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    for name, text in spec["files"].items():  # /etc/resolv.conf, /etc/hosts, /etc/host.conf
+        path = os.path.join(tmp, os.path.basename(name))
+        with open(path, "w") as file:
+            file.write(text)
+        subprocess.run(["mount", "--bind", path, name], check=True)
+    asked = silent_resolver()
+
+    def fill(text):  # {proxy_port}, {stall_port} and {tmp} in args, env and the config
+        for name, value in dict(ports, tmp=tmp).items():
+            text = text.replace("{%s}" % name, str(value))
+        return text
+    try:
+        if spec.get("stall"):
+            ports["stall_port"], facts = stalling_listener(spec["stall"], keep)
+        if spec.get("resolve"):
+            infos = socket.getaddrinfo(spec["resolve"], 80, type=socket.SOCK_STREAM)
+            facts["addresses"] = [info[4][0] for info in infos]
+        if spec.get("tinyproxy"):
+            children.append(start_tinyproxy(fill(spec["tinyproxy"]), tmp, ports["proxy_port"]))
+        command = [sys.executable, spec["gateway"]] + [fill(arg) for arg in spec["args"]]
+        env = {name: fill(value) for name, value in spec["env"].items()}
+        if spec.get("client"):
+            result = serve_and_call(command, env, spec["limit"], globals()[spec["client"]])
+        else:
+            result = run_to_the_end(command, env, spec["limit"])
+    finally:
+        for child in children:
+            child.terminate()
+            child.wait(5)
+        for sock in keep:
+            sock.close()
+    print(json.dumps(dict(result, asked=asked, facts=facts)))
+
+
+def run_in_namespace(test, args, env, files, limit=LIMIT, client=None, **spec):
     """Run the gateway with `args` inside `unshare -mn`, /etc `files` bind-mounted, a silent
     resolver on 127.0.0.1:53; args, env and a tinyproxy config may name {proxy_port}, {stall_port}
-    and {tmp}. The helper's JSON result, once the test has checked the key never leaked."""
+    and {tmp}. In `spec`: stall (addresses a listener's stalled port is tried from), resolve (a
+    name looked up first), tinyproxy (its config). Without a `client`, the gateway runs until it
+    exits or `limit` passes; with one, a module-level function, the gateway serves (args must
+    make it listen on REST) while client(its pid, its REST port) runs in the namespace, then
+    gets a SIGTERM and `limit` seconds to exit. The JSON result of namespace_main(), once the
+    test has checked the key never leaked."""
     if os.geteuid() != 0 or not shutil.which("unshare"):
         test.skipTest("needs root and unshare(1) for a private network and mount namespace")
     probe = subprocess.run(["unshare", "-mn", "true"], capture_output=True, text=True)
@@ -2283,9 +2347,13 @@ def run_in_namespace(test, args, env, files, limit=LIMIT, **spec):
         test.skipTest("unshare -mn is not permitted here: %s" % probe.stderr.strip())
     tmp = tempfile.mkdtemp(prefix="credits-ns-")
     test.addCleanup(shutil.rmtree, tmp, True)
-    spec = dict(spec, tmp=tmp, gateway=GATEWAY, args=list(args), env=env, files=files, limit=limit)
-    done = subprocess.run(["unshare", "-mn", sys.executable, "-c", NAMESPACE_HELPER, json.dumps(spec)],
-                          capture_output=True, text=True, timeout=limit + 30)
+    spec = dict(spec, tmp=tmp, gateway=GATEWAY, args=list(args), env=env, files=files, limit=limit,
+                client=client and client.__name__)
+    module = os.path.splitext(os.path.basename(__file__))[0]  # not __name__: it may be __main__
+    main = ("import json, sys; sys.path.insert(0, %r); import %s as tests; "
+            "tests.namespace_main(json.loads(sys.argv[1]))" % (HERE, module))
+    done = subprocess.run(["unshare", "-mn", sys.executable, "-c", main, json.dumps(spec)],
+                          capture_output=True, text=True, timeout=limit + 60)
     test.assertEqual(done.returncode, 0, done.stderr)
     result = json.loads(done.stdout)
     test.assertNotIn(KEY, result["out"] + result["err"])
