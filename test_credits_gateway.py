@@ -2406,6 +2406,43 @@ class TestConnectPhaseInANamespace(unittest.TestCase):
         self.assertLess(result["took"], LIMIT)
 
 
+def poll_24_times(pid, port):
+    """A client, for run_in_namespace(): GET /v1/credits 24 times in a row, each once the last
+    was answered. Each answer's [status, seconds], and the gateway's threads and open
+    descriptors after the first answer and after the last."""
+    def counts():
+        return {"threads": len(os.listdir("/proc/%d/task" % pid)), "fds": len(os.listdir("/proc/%d/fd" % pid))}
+    answers, after = [], {}
+    for number in range(24):
+        started = time.monotonic()
+        status = request(port, "GET", "/v1/credits")[0]
+        answers.append([status, time.monotonic() - started])
+        if number == 0:
+            after["first"] = counts()
+    after["last"] = counts()
+    return {"answers": answers, "after": after}
+
+
+class TestASilentResolverPolled(unittest.TestCase):
+    """A serving gateway whose resolver never answers (it gives up only after 10 s), polled
+    again and again: each poll gets its 504 at --timeout, and the lookups it gave up on do not
+    pile up threads or descriptors, however many polls come."""
+
+    def test_24_polls_each_get_504_at_the_timeout_and_leave_the_threads_and_descriptors_flat(self):
+        args = ["--no-mcp", "--quiet", "--rest-port", "0", "--timeout", "0.25",
+                "--base-url", "https://openrouter.test/api/v1"]
+        result = run_in_namespace(self, args, environment(), SILENT_RESOLVER, client=poll_24_times)
+        self.assertIn("openrouter.test", result["asked"], "the gateway never asked the resolver")
+        self.assertEqual(result["code"], 0, result)  # it took its SIGTERM
+        answers, after = result["client"]["answers"], result["client"]["after"]
+        self.assertEqual([status for status, _ in answers], [504] * 24, result)
+        self.assertLess(max(took for _, took in answers), 0.25 + 0.5, answers)
+        # Within the resolver's 10 s, every lookup given up on may still be running: with a
+        # thread and a socket each, 24 polls would leave some 23 more of each than one did.
+        for what in ("threads", "fds"):
+            self.assertLessEqual(after["last"][what], after["first"][what] + 3, (what, after))
+
+
 # --- Proxy failures name the proxy, never its credentials -----------------------------
 
 class TestProxyFailures(FakeUpstreamTestCase):
