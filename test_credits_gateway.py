@@ -2557,6 +2557,67 @@ class TestProxyFailures(FakeUpstreamTestCase):
                 self.assertNotIn("Traceback", err)
         self.assertEqual(self.fake.calls, 0)
 
+    def test_a_socks_proxy_exits_2_at_start_saying_only_http_proxies_are_supported(self):
+        url = "https://127.0.0.1:%d/api/v1" % self.fake.server_address[1]
+        for proxy in ("socks5://127.0.0.1:1080", "socks4://127.0.0.1:1080", "socks5h://user:s3cretpw@127.0.0.1:1080"):
+            for flags in (["--once"], ["--rest-port", "0", "--mcp-port", "0", "--no-mcp"]):
+                with self.subTest(proxy=proxy, flags=flags):
+                    started = time.monotonic()
+                    proc = self.run_gateway(*flags, "--timeout", "2", "--base-url", url,
+                                            env=environment(HTTPS_PROXY=proxy))
+                    exits_within(self, proc, started, 5)
+                    code, out, err = self.finish(proc)
+                    self.assertEqual((code, out), (2, ""), err)
+                    self.assertEqual(len(err.splitlines()), 1, err)
+                    self.assertIn("HTTPS_PROXY", err)
+                    self.assertIn("only HTTP(S) proxies", err)
+                    self.assertNotIn("s3cretpw", err)
+                    self.assertNotIn("Traceback", err)
+        self.assertEqual(self.fake.calls, 0)
+
+    def test_an_ipv6_proxy_that_is_down_is_named_in_brackets(self):
+        try:
+            listener = socket.create_server(("::1", 0), family=socket.AF_INET6)
+        except OSError:
+            self.skipTest("no IPv6 loopback here")
+        with listener:
+            port = listener.getsockname()[1]  # closed below: then nothing listens there
+        code, line = self.once_through("http://[::1]:%d" % port)
+        self.assertEqual(code, 1)
+        self.assertRegex(line, r"\b[Pp]roxy\b")
+        self.assertIn("[::1]:%d" % port, line)
+        self.assertIn("HTTPS_PROXY", line)
+        self.assertEqual(self.fake.calls, 0)
+
+
+class TestTheProxyIsTheOneUrllibTakes(FakeUpstreamTestCase):
+    """Whether a call goes through a proxy, and which, is what urllib decides from the
+    environment (NO_PROXY with a port, an empty lower-case variable): the gateway follows it,
+    and names a proxy in a failure only when the call went through one."""
+
+    def test_no_proxy_naming_the_base_urls_host_and_port_goes_direct_and_the_failure_blames_no_proxy(self):
+        port, proxy_port = free_port(), free_port()  # nothing listens on either
+        env = environment(HTTP_PROXY="http://127.0.0.1:%d" % proxy_port, NO_PROXY="127.0.0.1:%d" % port)
+        started = time.monotonic()
+        proc = self.run_gateway("--once", "--timeout", "2", "--base-url", "http://127.0.0.1:%d/api/v1" % port,
+                                env=env)
+        exits_within(self, proc, started, LIMIT)
+        code, out, err = self.finish(proc)
+        self.assertEqual((code, out), (1, ""), err)
+        line = one_line(self, err)
+        self.assertNotIn("proxy", line)  # urllib went direct: the refusal is OpenRouter's address
+        self.assertNotIn(str(proxy_port), line)
+
+    def test_an_empty_lower_case_http_proxy_overrides_http_proxy_and_the_call_goes_direct(self):
+        env = environment(HTTP_PROXY="http://127.0.0.1:%d" % free_port(), http_proxy="")  # a dead proxy
+        started = time.monotonic()
+        proc = self.run_gateway("--once", "--timeout", "2", "--base-url", self.fake.base_url, env=env)
+        exits_within(self, proc, started, LIMIT)
+        code, out, err = self.finish(proc)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out), CREDITS)
+        self.assertEqual(self.fake.calls, 1)
+
 # --- The command line --------------------------------------------------------------
 
 class TestCommandLine(FakeUpstreamTestCase):
