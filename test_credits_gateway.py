@@ -2618,6 +2618,85 @@ class TestTheProxyIsTheOneUrllibTakes(FakeUpstreamTestCase):
         self.assertEqual(json.loads(out), CREDITS)
         self.assertEqual(self.fake.calls, 1)
 
+
+# --- Recovery, and signals -------------------------------------------------------------
+
+class TestRecoveryAfterADrippingAnswer(FakeUpstreamTestCase):
+    """An upstream answer cut at --timeout holds up nothing after it: the next request is a
+    new call, answered as soon as OpenRouter answers it."""
+
+    def test_the_request_after_a_504_for_a_dripping_answer_gets_the_balance_at_once(self):
+        self.fake.mode = DRIP  # its body takes some 15 s, a byte every 0.25 s
+        port = start_gateway(self, "--timeout", "1", "--no-mcp").rest.server_address[1]
+        status, body, took = get_within(port, 5)
+        self.assertEqual((status, body["error"]["code"]), (504, 504), body)
+        self.assertLess(took, 1.5)
+        self.fake.mode = OK  # while the fake still drips the first answer into the closed connection
+        status, body, took = get_within(port, 5)
+        self.assertEqual((status, body), (200, CREDITS))
+        self.assertLess(took, 1.0)
+        self.assertEqual(self.fake.calls, 2)
+
+
+MAIN_THREAD_MARKER = "credits-test: main thread holds a lock"
+
+# Run before a gateway subprocess (run_gateway's `prelude`): the first time a timed
+# threading.Condition.wait() of the main thread returns, with its lock taken again, it writes
+# MAIN_THREAD_MARKER to stderr and then holds that lock 1 s longer. Event.wait() is such a wait.
+HOLD_A_LOCK_PRELUDE = r'''
+import sys, threading, time
+_wait, _held = threading.Condition.wait, []
+def _wait_and_hold(self, timeout=None):
+    woken = _wait(self, timeout)
+    if timeout is not None and not _held and threading.current_thread() is threading.main_thread():
+        _held.append(True)
+        sys.stderr.write("%s\n")
+        sys.stderr.flush()
+        time.sleep(1)
+    return woken
+threading.Condition.wait = _wait_and_hold''' % MAIN_THREAD_MARKER
+
+
+class TestSignalsAlwaysStop(FakeUpstreamTestCase):
+    """SIGTERM and SIGINT stop a serving gateway with exit 0 whenever they land, even while its
+    main thread holds a lock: a signal handler runs in the main thread, between two of its
+    steps, and one that takes a lock that thread holds would wait for itself forever."""
+
+    def stops_while_the_main_thread_holds_a_lock(self, signum):
+        """A Condition.wait() (Event.wait() runs one) takes its lock again for a few µs as it
+        wakes; a handler that takes the same lock (Event.set() does) and lands in those µs
+        deadlocks, about once in 1e5 signals. HOLD_A_LOCK_PRELUDE widens that real window to a
+        second, and the signal is sent inside it. A gateway whose main thread never waits that
+        way shows no marker, and gets the signal 2 s after it listens."""
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--no-mcp", "--quiet",
+                                env=environment(), prelude=HOLD_A_LOCK_PRELUDE)
+        deadline, marked, lines = time.monotonic() + 10, False, []  # 10 s: Python's start on a slow host
+        while not marked and time.monotonic() < deadline:
+            try:
+                line = proc.new_lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                self.fail("the gateway ended: %r" % lines)
+            lines.append(line)
+            if "REST listening on" in line:
+                deadline = min(deadline, time.monotonic() + 2)
+            marked = line.startswith(MAIN_THREAD_MARKER)
+        self.assertTrue(marked or any("REST listening on" in line for line in lines),
+                        "neither listening nor holding a lock: %r" % lines)
+        signalled = time.monotonic()
+        proc.send_signal(signum)
+        exits_within(self, proc, signalled, 3)
+        code, _, err = self.finish(proc)
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("Traceback", err)
+
+    def test_sigterm_stops_the_gateway_even_while_its_main_thread_holds_a_lock(self):
+        self.stops_while_the_main_thread_holds_a_lock(signal.SIGTERM)
+
+    def test_sigint_stops_the_gateway_even_while_its_main_thread_holds_a_lock(self):
+        self.stops_while_the_main_thread_holds_a_lock(signal.SIGINT)
+
 # --- The command line --------------------------------------------------------------
 
 class TestCommandLine(FakeUpstreamTestCase):
