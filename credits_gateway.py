@@ -559,14 +559,18 @@ class SharedCall:
             return self.flight
 
     def fly(self, flight):
-        """Make the call, and hand its outcome, whatever it is, to every caller of `flight`."""
-        settle(flight.outcome, self.fetch, flight)
-        error = flight.outcome.exception()
+        """Make the call, count it, then hand its outcome, whatever it is, to every caller of
+        `flight` (counted first, so that a scrape waiting on it counts it too)."""
+        outcome = concurrent.futures.Future()
+        settle(outcome, self.fetch, flight)
+        error = outcome.exception()
+        with self.lock:
+            self.calls[getattr(error, "label", "error") if error else "200"] += 1
+        settle(flight.outcome, outcome.result)
         with self.lock:
             if self.flight is flight:
                 self.flight = None
             self.last = self.last if error else flight
-            self.calls[getattr(error, "label", "error") if error else "200"] += 1
 
     def fetch(self, flight):
         """A new Balance, or UpstreamError. OpenRouter has been seen to answer an inference key
