@@ -13,11 +13,13 @@ JSON object, unchanged) and /metrics on port 8080, the MCP tool "get-credit-bala
 9090 or --stdio, and --once for scripts; HELP_EPILOG below tells the rest.
 
 How it works, in the order the file reads: parse_config() checks flags and environment.
-Deadlines cuts what outlives its deadline. UpstreamError is what any upstream failure becomes;
-an UpstreamRequest carries one call's deadline, from name lookup to last byte; fetch_credits()
-makes every call to OpenRouter. SharedCall lets callers share a call, and hands out a Balance.
-A Route answers a path; GatewayHandler is the front door of both ports (the same guards for
-each request, then the port's routes), and GatewayServer one port. REST_ROUTES serve REST (and
+UpstreamError is what any upstream failure becomes. A Flight is one call to OpenRouter, on a
+thread of its own, that its callers wait for until its deadline and no longer; in it, an
+UpstreamConnection takes each step (lookup, connect, a proxy's tunnel, TLS) within that
+deadline, and fetch_credits() makes every request. SharedCall lets callers share a Flight and
+hands out a Balance. A Route answers a path; a RequestReader holds a client's request to its
+idle deadline; GatewayHandler is the front door of both ports (the same guards for each
+request, then the port's routes), and GatewayServer one port. REST_ROUTES serve REST (and
 /openapi.json, made from that table); call_app() hands POST /mcp to the mcp SDK's ASGI app, as
 MCP_ROUTES say. Gateway holds both ports and the MCP thread; main() runs it until a signal.
 """
@@ -211,13 +213,14 @@ def find_proxy(url, proxies):
         return None
     lower = scheme + "_proxy"  # urllib prefers it to the upper-case one
     variable = lower if os.environ.get(lower) == value else lower.upper()
-    parts = urllib.parse.urlsplit(value if "://" in value else "//" + value)  # or host:port
-    if parts.scheme not in ("", "http", "https"):  # urllib would speak HTTP to a SOCKS proxy
-        fail(2, "%s is a %s:// proxy; only HTTP(S) proxies are supported, such as "
-             "http://proxy.example:3128." % (variable, parts.scheme))
-    with contextlib.suppress(ValueError):  # a port that is not a number
+    with contextlib.suppress(ValueError):  # a malformed [IPv6] host, or port
+        parts = urllib.parse.urlsplit(value if "://" in value else "//" + value)  # or host:port
+        if parts.scheme not in ("", "http", "https"):  # urllib would speak HTTP to SOCKS
+            fail(2, "%s is a %s:// proxy; only HTTP(S) proxies are supported, such as "
+                 "http://proxy.example:3128." % (variable, parts.scheme))
         if parts.hostname and value.isprintable() and ("://" in value or "/" not in value):
-            port = parts.port or (443 if scheme == "https" else 80)  # urllib's default, here
+            default = 443 if scheme == "https" else 80  # urllib's, here
+            port = default if parts.port is None else parts.port
             host = "[%s]" % parts.hostname if ":" in parts.hostname else parts.hostname
             return Proxy(variable, value, "%s:%d" % (host, port))
     fail(2, "%s must be a proxy URL like http://proxy.example:3128 (user:password@ before the "
@@ -263,15 +266,12 @@ class Flight:
         self.sock = None  # the socket the call reads now, once it has one
         self.stopped = False  # whether a caller stopped it at its deadline
 
-    def seconds_left(self):
-        """Seconds left before the deadline; 0 once it has passed."""
-        return max(0.0, self.deadline - time.monotonic())
-
     def time_left(self):
         """For each step of the call: seconds left, or socket.timeout if none are."""
-        if self.stopped or not self.seconds_left():
+        left = self.deadline - time.monotonic()
+        if self.stopped or left <= 0:
             raise socket.timeout("timed out")
-        return self.seconds_left()
+        return left
 
     def hold(self, sock):
         """Make `sock` the one stop() shuts down; if it came too late, close it: socket.timeout."""
@@ -290,36 +290,10 @@ class Flight:
                 self.sock.shutdown(socket.SHUT_RDWR)
 
 
-class Lookups:
-    """getaddrinfo() for upstream connections, one lookup at a time per name, which each caller
-    waits for with the time its call has left. A resolver that never answers cannot be
-    interrupted, so it then holds one thread (the first caller's), not one per call."""
-
-    def __init__(self):
-        self.lock = threading.Lock()  # for the one below
-        self.pending = {}  # (host, port): the Future of the lookup in progress
-
-    def resolve(self, host, port, flight):
-        """The addresses of host:port for socket(), or socket.timeout, or socket.gaierror."""
-        with contextlib.suppress(socket.gaierror):  # an address needs no lookup
-            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                      flags=socket.AI_NUMERICHOST)
-        with self.lock:
-            lookup = self.pending.get((host, port))
-            leading = lookup is None
-            if leading:
-                lookup = self.pending[host, port] = concurrent.futures.Future()
-        if leading:
-            settle(lookup, socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
-            with self.lock:
-                del self.pending[host, port]
-        try:
-            return lookup.result(flight.time_left())
-        except concurrent.futures.TimeoutError:  # on 3.8-3.10 not yet the same as socket.timeout
-            raise socket.timeout("the name %s was not resolved in time" % host) from None
-
-
-LOOKUPS = Lookups()  # for every upstream connection of the process
+# getaddrinfo() cannot be interrupted: a resolver that never answers holds its caller for ten
+# seconds (glibc's 5 s, twice). One lookup at a time, then, for the whole process, which later
+# calls wait for only as long as their deadline allows: a stalled resolver holds one thread.
+LOOKUP = threading.Lock()
 
 
 class UpstreamRequest(urllib.request.Request):
@@ -332,10 +306,10 @@ class UpstreamRequest(urllib.request.Request):
 
 
 class UpstreamConnection(http.client.HTTPConnection):
-    """http.client's connection, but connect() makes each step within the flight's deadline and
-    hands every socket to the flight, which shuts it down when a caller stops waiting: the name
-    lookup (see Lookups), each address in turn, a proxy's CONNECT, the TLS handshake (bounded as
-    a whole by the socket's timeout), then urllib sends the request and reads the answer."""
+    """http.client's connection, but connect() takes each step within the flight's deadline and
+    hands each socket to the flight, to be shut down if a caller stops it: the name lookup, each
+    address in turn, a proxy's CONNECT, the TLS handshake (bounded as a whole by the socket's
+    timeout). Then urllib sends the request and reads the answer on it."""
 
     def __init__(self, host, timeout, flight, tls):
         self.default_port = 443 if tls else 80  # first: http.client reads host:port with it
@@ -360,9 +334,16 @@ class UpstreamConnection(http.client.HTTPConnection):
         self.sock = sock
 
     def open_socket(self, host, port):
-        """socket.create_connection(), within the deadline: each address gets what is left."""
+        """socket.create_connection(), within the deadline: the name lookup waits for LOOKUP
+        (see there) as long as the deadline allows, and each address gets what is left."""
+        if not LOOKUP.acquire(timeout=self.flight.time_left()):
+            raise socket.timeout("the name %s was not resolved in time" % host)
+        try:
+            addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        finally:
+            LOOKUP.release()
         error = OSError("%s has no address" % host)
-        for family, kind, protocol, _, address in LOOKUPS.resolve(host, port, self.flight):
+        for family, kind, protocol, _, address in addresses:
             sock = socket.socket(family, kind, protocol)
             try:
                 sock.settimeout(self.flight.time_left())
@@ -398,11 +379,11 @@ class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
     any Location): a 3xx comes as an HTTPError. build_opener() leaves out the default handlers
     that this one subclasses."""
 
-    def http_open(self, request):
-        return self.do_open(UpstreamConnection, request, flight=request.flight, tls=False)
+    def open_connection(self, request):  # urllib calls it as http_open() and https_open()
+        tls = request.type == "https"
+        return self.do_open(UpstreamConnection, request, flight=request.flight, tls=tls)
 
-    def https_open(self, request):
-        return self.do_open(UpstreamConnection, request, flight=request.flight, tls=True)
+    http_open = https_open = open_connection
 
     def redirect_request(self, *args):
         return None
@@ -437,7 +418,8 @@ def http_failure(status, message, retry_after="", url=""):
         text = ("OpenRouter refused the key (%s): /credits answers only for a management key; "
                 "create one at %s." % (message, MANAGEMENT_KEYS_URL))
     elif status == 429:
-        wait = "in %s s" % retry_after if retry_after.isdigit() else "later"
+        retry_after = retry_after if retry_after.isdigit() else ""  # seconds: never the key
+        wait = "in %s s" % retry_after if retry_after else "later"
         return UpstreamError(429, "OpenRouter is rate-limiting this key; retry %s." % wait,
                              429, retry_after)
     elif 300 <= status < 400:
@@ -591,7 +573,7 @@ class SharedCall:
         """For a thread: a Balance, or UpstreamError."""
         flight = self.join()
         try:
-            return flight.outcome.result(flight.seconds_left())
+            return flight.outcome.result(flight.deadline - time.monotonic())
         except concurrent.futures.TimeoutError:
             raise self.late(flight) from None
 
@@ -603,7 +585,7 @@ class SharedCall:
             return flight.outcome.result()
         try:
             return await asyncio.wait_for(asyncio.wrap_future(flight.outcome),
-                                          flight.seconds_left())
+                                          flight.deadline - time.monotonic())
         except asyncio.TimeoutError:
             raise self.late(flight) from None
 
@@ -681,19 +663,15 @@ class RequestReader(io.RawIOBase):
 
 
 class GatewayHandler(http.server.BaseHTTPRequestHandler):
-    """One connection to either port. A connection past --max-connections gets 503 at once.
-    Otherwise handle_one_request() reads each request through a RequestReader, so that one not
-    in whole by --idle-timeout gets 408; http.server parses its head (command, path, headers)
-    and dispatch() takes it from there: the head alone may be refused (refusal_of_head()), else
-    the body is read and the whole request may be refused (refusal()), else its Route answers.
-    encode_answer() makes every answer the bytes of one write, which write_answer() sends (for
-    MCP, what the loop's send() left) and logs. A refusal that closes the connection lingers:
-    it reads and drops what the client still sends, so the client reads the answer rather than
-    a reset. Of http.server's hooks it overrides setup() (the reader), handle() (a slot, or a
-    503), handle_one_request(), handle_expect_100(), send_error() (its errors in JSON) and
-    log_message() (silenced). State:
+    """One connection to either port. Past --max-connections it gets 503 at once. Otherwise
+    handle_one_request() reads each request through a RequestReader (408 if it is not in whole
+    by --idle-timeout), http.server parses its head, and dispatch() refuses it for its head
+    (refusal()) or a body cut short, or has its Route answer. Every answer leaves in one write
+    (encode_answer(), write_answer()); a refusal that closes the connection lingers (linger()).
+    Of http.server's hooks it overrides setup(), handle(),
+    handle_one_request(), handle_expect_100(), send_error() and log_message(). State:
 
-    - reader: the RequestReader that rfile reads, and that keeps the request's deadline;
+    - reader: the RequestReader under rfile, which keeps the request's deadline;
     - admitted: whether the connection holds one of its port's --max-connections slots;
     - started: the time.monotonic() when the request began (the access log's clock);
     - body: the request's body, once read."""
@@ -709,7 +687,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         self.rfile = io.BufferedReader(self.reader)
 
     def handle(self):
-        self.admitted = self.server.slots.acquire(blocking=False)
+        # A client that has just closed may not have freed its slot yet: wait a moment for it.
+        self.admitted = self.server.slots.acquire(timeout=0.1)
         try:
             if self.admitted:
                 super().handle()  # handle_one_request(), until the connection is to close
@@ -750,10 +729,13 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
                 self.refuse(408, TOO_SLOW, CLOSE)
 
     def handle_expect_100(self):
-        """Invite the body with 100 Continue only if it will be read: a refusal comes at once."""
-        if self.refusal_of_head(self.content_length()) is None:
-            super().handle_expect_100()
-        return True
+        """Invite the body with 100 Continue only if the request will not be refused; else the
+        refusal comes at once, and the connection closes, its body unread."""
+        refusal = self.refusal(self.content_length())
+        if refusal is None:
+            return super().handle_expect_100()
+        self.refuse(refusal.status, refusal.message, {**refusal.headers, **CLOSE})
+        return False  # then http.server does not call dispatch()
 
     def send_error(self, code, message=None, explain=None):
         """http.server's own errors (400, 414, 431, 505), for a request that could not be read:
@@ -768,10 +750,11 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     def dispatch(self):
         self.started = time.monotonic()  # the access log times the answer, not the client's pause
         length = self.content_length()
-        refusal = self.refusal_of_head(length)
-        if refusal is None:
-            self.body = self.rfile.read(length)  # whether needed or not: the next request follows
-            refusal = self.refusal(length)
+        refusal = self.refusal(length)
+        if refusal is None or refusal.headers != CLOSE:  # the next request follows the body
+            self.body = self.rfile.read(length)
+            if len(self.body) < length:  # the client closed its side early
+                refusal = Refusal(400, "The request body ended before its Content-Length.", CLOSE)
         if refusal:
             return self.refuse(*refusal)
         self.server.busy.add(self)  # a stop waits for these answers
@@ -787,8 +770,12 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         plain = length.isascii() and length.isdigit() and len(length) <= 9
         return int(length) if plain and "Transfer-Encoding" not in self.headers else None
 
-    def refusal_of_head(self, length):
-        """What the head alone refuses, before any body is read: a Refusal, or None."""
+    def refusal(self, length):
+        """What the head refuses the request for, in order: a Refusal, or None. `length` is the
+        body's (see content_length()); the first three close the connection, the body unread."""
+        route = self.server.routes.get(self.request_path)
+        host = self.headers.get("Host", "localhost")
+        origin = self.headers.get("Origin")
         if self.command not in METHODS:
             return Refusal(501, "Unsupported method (%s)." % self.command, CLOSE)
         if length is None:
@@ -796,15 +783,6 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
                            CLOSE)
         if length > MAX_REQUEST_BODY:
             return Refusal(413, "A request body over 64 KiB is refused.", CLOSE)
-        return None
-
-    def refusal(self, length):
-        """What the whole request is refused for, in order: a Refusal, or None."""
-        route = self.server.routes.get(self.request_path)
-        host = self.headers.get("Host", "localhost")
-        origin = self.headers.get("Origin")
-        if len(self.body) < length:  # the client closed its side early
-            return Refusal(400, "The request body ended before its Content-Length.", CLOSE)
         if self.server.loopback_only and not is_loopback(host):  # against DNS rebinding
             return Refusal(421, "On loopback, only a loopback Host like localhost is served.", {})
         if self.server.loopback_only and origin and not is_loopback(origin.partition("//")[2]):

@@ -11,6 +11,7 @@ import contextlib
 import http.client
 import http.server
 import io
+import itertools
 import json
 import os
 import queue
@@ -64,6 +65,7 @@ SERVER_ERROR = 500  # 500, OpenRouter failing
 UNAVAILABLE = 503  # 503, OpenRouter down for a while
 STATUSES = (FORBIDDEN, RATE_LIMITED, SERVER_ERROR, UNAVAILABLE)  # the int modes
 ECHO = "echo"  # 500 whose JSON message echoes the "Bearer <key>" header
+RETRY_ECHO = "retryecho"  # 429 whose Retry-After echoes the "Bearer <key>" header, not seconds
 PADDED_ECHO = "padded-echo"  # 500, not JSON: "Authorization: Bearer <key>" past 64 KiB of spaces
 REDIRECT = "redirect"  # 302 to the trap server, which counts any call it gets
 SLOW = "slow"  # CREDITS, after 3 s
@@ -127,6 +129,9 @@ class FakeOpenRouter(http.server.BaseHTTPRequestHandler):
             return self.reply(mode, {"error": {"code": mode, "message": "upstream says %d" % mode}}, extra)
         if mode == ECHO:
             return self.reply(500, {"error": {"code": 500, "message": "bad header Bearer " + KEY}})
+        if mode == RETRY_ECHO:
+            return self.reply(429, {"error": {"code": 429, "message": "slow down"}},
+                              {"Retry-After": "see " + self.headers["Authorization"]})
         if mode == REDIRECT:
             return self.reply(302, b"", {"Location": "http://127.0.0.1:%d/api/v1/credits" % fake.trap_port})
         if mode == SLOW:
@@ -641,6 +646,12 @@ class TestRest(FakeUpstreamTestCase):
         self.assertEqual(json.loads(body), {"error": {
             "code": 429, "message": "OpenRouter is rate-limiting this key; retry in 7 s.",
             "metadata": {"upstream_status": 429}}})
+
+    def test_a_retry_after_that_is_not_seconds_is_not_passed_on(self):
+        self.fake.mode = RETRY_ECHO  # request() fails the test should the key come back
+        status, headers, body = request(self.port, "GET", "/v1/credits")
+        self.assertEqual((status, headers["Retry-After"]), (429, None))
+        self.assertIn("retry later", json.loads(body)["error"]["message"])
 
     def test_unreachable_upstream_has_no_upstream_status(self):
         self.fake.mode = CLOSE
@@ -1460,6 +1471,39 @@ class TestEveryRefusalIsDelivered(FakeUpstreamTestCase):
     def test_a_body_that_will_be_refused_gets_its_413_without_a_100_continue_first_on_the_mcp_port(self):
         port = start_gateway(self).mcp.server_address[1]
         self.assert_no_100_continue(port, b"/mcp", self.on_mcp(self.TOO_BIG))
+
+    @needs_mcp
+    def test_a_request_its_head_refuses_gets_no_100_continue_and_the_connection_closes(self):
+        state = start_gateway(self, token="caller-token")
+        rest, mcp_port = state.rest.server_address[1], state.mcp.server_address[1]
+        auth = b"Authorization: Bearer caller-token\r\n"
+        for port, path, headers, status in (
+                (mcp_port, b"/mcp", b"", 401), (rest, b"/v1/credits", auth, 405),
+                (rest, b"/nowhere", auth, 404), (mcp_port, b"/mcp", auth + b"Host: evil.example\r\n", 421),
+                (mcp_port, b"/mcp", auth + b"Origin: http://evil.example\r\n", 403)):
+            with self.subTest(path=path, status=status), \
+                    socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                host = b"" if b"Host:" in headers else b"Host: localhost\r\n"
+                sock.sendall(b"POST %s HTTP/1.1\r\n%s%sContent-Length: 60000\r\nExpect: 100-continue\r\n\r\n"
+                             % (path, host, headers))
+                status_line, answer_headers, body = read_answer(sock)
+                self.assertTrue(status_line.startswith("HTTP/1.1 %d " % status), status_line)  # never a 100
+                self.assertEqual((answer_headers["Connection"], json.loads(body)["error"]["code"]),
+                                 ("close", status))
+                self.assertEqual(sock.recv(1), b"")  # closed: the body was never invited
+
+    def test_clients_one_after_another_are_never_refused_for_their_own_closed_connection(self):
+        """With --max-connections 1, each client closes before the next connects: the gateway
+        may not have seen the close yet, but waits a moment for the slot rather than answer 503."""
+        port = start_gateway(self, "--no-mcp", "--max-connections", "1").rest.server_address[1]
+        statuses = []
+        for attempt in range(60):
+            keep_alive = attempt % 2  # a kept-alive 200, or a 404 after which the gateway closes
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n" if keep_alive else
+                             b"GET /nope HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                statuses.append(read_answer(sock)[0].split()[1])
+        self.assertEqual(statuses, ["404", "200"] * 30)
 
     def assert_cut_off_bodies_get_408(self, port, head, expected):
         """With --idle-timeout 1: a body that stops after 10 of its 100 bytes, and one that
@@ -2538,10 +2582,12 @@ class TestProxyFailures(FakeUpstreamTestCase):
         self.assert_names_the_proxy(line, port)
 
     def test_a_malformed_proxy_variable_exits_2_at_start_naming_it_without_its_credentials(self):
-        env = environment(HTTPS_PROXY="http:/user:s3cret@127.0.0.1:3128")  # one slash
         url = "https://127.0.0.1:%d/api/v1" % self.fake.server_address[1]
-        for flags in (["--once"], ["--rest-port", "0", "--mcp-port", "0", "--no-mcp"]):
-            with self.subTest(flags=flags):
+        for proxy, flags in itertools.product(  # one slash; an [IPv6] host left open
+                ("http:/user:s3cret@127.0.0.1:3128", "http://user:s3cret@[::1:3128"),
+                (["--once"], ["--rest-port", "0", "--mcp-port", "0", "--no-mcp"])):
+            env = environment(HTTPS_PROXY=proxy)
+            with self.subTest(proxy=proxy, flags=flags):
                 started = time.monotonic()
                 proc = self.run_gateway(*flags, "--timeout", "2", "--base-url", url, env=env)
                 exits_within(self, proc, started, 5)
