@@ -252,16 +252,13 @@ def settle(future, function, *args):
 
 
 class Flight:
-    """One call for the balance (GET /credits, and GET /key if needed), made on a thread of its
-    own and shared by every caller that joins it. Each caller waits for `outcome` until
-    `deadline`, and the first whose wait runs out stops the call: a stopped call's socket is shut
-    down, so a peer that drips its answer a byte at a time holds its thread no longer."""
+    """One call for the balance (GET /credits, and GET /key if needed), on a thread of its own,
+    that callers share. Each waits for `outcome` until `deadline`; the first whose wait runs out
+    stops the call, shutting its socket down, so that an answer dripping in holds it no longer."""
 
     def __init__(self, deadline):
         self.outcome = concurrent.futures.Future()  # a Balance, or UpstreamError
-        # Running from the start, so that no caller can cancel it for the others (an MCP
-        # client's notifications/cancelled cancels its asyncio.wrap_future()).
-        self.outcome.set_running_or_notify_cancel()
+        self.outcome.set_running_or_notify_cancel()  # so that no caller can cancel it for all
         self.deadline = deadline  # the time.monotonic() by which the whole answer is in
         self.lock = threading.Lock()  # for the two below
         self.sock = None  # the socket the call reads now, once it has one
@@ -275,13 +272,11 @@ class Flight:
         return left
 
     def hold(self, sock):
-        """Make `sock` the one stop() shuts down; if it came too late, close it: socket.timeout."""
+        """Make `sock` the one stop() shuts down (at once, if the call was stopped already)."""
         with self.lock:
-            if not self.stopped:
-                self.sock = sock
-                return
-        sock.close()
-        raise socket.timeout("timed out")
+            self.sock = sock
+        if self.stopped:
+            self.stop()
 
     def stop(self):
         """End the call: its socket's reads end at once, as at the end of the stream."""
@@ -291,9 +286,9 @@ class Flight:
                 self.sock.shutdown(socket.SHUT_RDWR)
 
 
-# getaddrinfo() cannot be interrupted: a resolver that never answers holds its caller for ten
-# seconds (glibc's 5 s, twice). One lookup at a time, then, for the whole process, which later
-# calls wait for only as long as their deadline allows: a stalled resolver holds one thread.
+# getaddrinfo() cannot be interrupted, and a resolver that never answers holds it 10 s (glibc's
+# 5 s, twice). So one lookup at a time, which others wait for only as long as their deadline
+# allows: a stalled resolver holds one thread, not one per call.
 LOOKUP = threading.Lock()
 
 
@@ -678,8 +673,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     by --idle-timeout), http.server parses its head, and dispatch() refuses it for its head
     (refusal()) or a body cut short, or has its Route answer. Every answer leaves in one write
     (encode_answer(), write_answer()); a refusal that closes the connection lingers (linger()).
-    Of http.server's hooks it overrides setup(), handle(),
-    handle_one_request(), handle_expect_100(), send_error() and log_message(). State:
+    Of http.server's hooks it overrides setup(), handle(), handle_one_request(),
+    handle_expect_100(), send_error() and log_message(). State:
 
     - reader: the RequestReader under rfile, which keeps the request's deadline;
     - admitted: whether the connection holds one of its port's --max-connections slots;
@@ -691,11 +686,11 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # with the single write: no 40 ms delayed-ACK stall
 
     def setup(self):
-        super().setup()  # a blocking socket, each write bounded by the kernel's SO_SNDTIMEO:
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
-                                   timeval(self.server.gateway.config.idle_timeout))
+        super().setup()
+        idle_timeout = self.server.gateway.config.idle_timeout  # also each write's, as a whole
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval(idle_timeout))
         self.rfile.close()  # http.server's reader, which knows no deadline, for this one
-        self.reader = RequestReader(self.connection, self.server.gateway.config.idle_timeout)
+        self.reader = RequestReader(self.connection, idle_timeout)
         self.rfile = io.BufferedReader(self.reader)
 
     def handle(self):
