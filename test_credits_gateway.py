@@ -11,7 +11,6 @@ import contextlib
 import http.client
 import http.server
 import io
-import itertools
 import json
 import os
 import queue
@@ -2581,41 +2580,30 @@ class TestProxyFailures(FakeUpstreamTestCase):
         self.assertNotIn("OPENROUTER_API_KEY", line)  # the proxy's 401 is not OpenRouter rejecting the key
         self.assert_names_the_proxy(line, port)
 
-    def test_a_malformed_proxy_variable_exits_2_at_start_naming_it_without_its_credentials(self):
+    def assert_refused_at_start(self, proxy, says):
+        """With `proxy` as HTTPS_PROXY, --once and a serving start each exit 2 at once, with one
+        line that names the variable and says `says`, never the proxy's password (s3cret)."""
         url = "https://127.0.0.1:%d/api/v1" % self.fake.server_address[1]
-        for proxy, flags in itertools.product(  # one slash; an [IPv6] host left open
-                ("http:/user:s3cret@127.0.0.1:3128", "http://user:s3cret@[::1:3128"),
-                (["--once"], ["--rest-port", "0", "--mcp-port", "0", "--no-mcp"])):
-            env = environment(HTTPS_PROXY=proxy)
+        for flags in (["--once"], ["--rest-port", "0", "--mcp-port", "0", "--no-mcp"]):
             with self.subTest(proxy=proxy, flags=flags):
                 started = time.monotonic()
-                proc = self.run_gateway(*flags, "--timeout", "2", "--base-url", url, env=env)
+                proc = self.run_gateway(*flags, "--timeout", "2", "--base-url", url,
+                                        env=environment(HTTPS_PROXY=proxy))
                 exits_within(self, proc, started, 5)
                 code, out, err = self.finish(proc)
                 self.assertEqual((code, out), (2, ""), err)
-                self.assertEqual(len(err.splitlines()), 1, err)
+                self.assertIn(says, one_line(self, err))
                 self.assertIn("HTTPS_PROXY", err)
                 self.assertNotIn("s3cret", err)
-                self.assertNotIn("Traceback", err)
         self.assertEqual(self.fake.calls, 0)
 
+    def test_a_malformed_proxy_variable_exits_2_at_start_naming_it_without_its_credentials(self):
+        for proxy in ("http:/user:s3cret@127.0.0.1:3128", "http://user:s3cret@[::1:3128"):  # one slash; [ left open
+            self.assert_refused_at_start(proxy, "must be a proxy URL like http://proxy.example:3128")
+
     def test_a_socks_proxy_exits_2_at_start_saying_only_http_proxies_are_supported(self):
-        url = "https://127.0.0.1:%d/api/v1" % self.fake.server_address[1]
-        for proxy in ("socks5://127.0.0.1:1080", "socks4://127.0.0.1:1080", "socks5h://user:s3cretpw@127.0.0.1:1080"):
-            for flags in (["--once"], ["--rest-port", "0", "--mcp-port", "0", "--no-mcp"]):
-                with self.subTest(proxy=proxy, flags=flags):
-                    started = time.monotonic()
-                    proc = self.run_gateway(*flags, "--timeout", "2", "--base-url", url,
-                                            env=environment(HTTPS_PROXY=proxy))
-                    exits_within(self, proc, started, 5)
-                    code, out, err = self.finish(proc)
-                    self.assertEqual((code, out), (2, ""), err)
-                    self.assertEqual(len(err.splitlines()), 1, err)
-                    self.assertIn("HTTPS_PROXY", err)
-                    self.assertIn("only HTTP(S) proxies", err)
-                    self.assertNotIn("s3cretpw", err)
-                    self.assertNotIn("Traceback", err)
-        self.assertEqual(self.fake.calls, 0)
+        for proxy in ("socks5://127.0.0.1:1080", "socks4://127.0.0.1:1080", "socks5h://user:s3cret@127.0.0.1:1080"):
+            self.assert_refused_at_start(proxy, "only HTTP(S) proxies are supported")
 
     def test_an_ipv6_proxy_that_is_down_is_named_in_brackets(self):
         try:
