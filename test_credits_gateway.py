@@ -2687,6 +2687,96 @@ def _wait_and_hold(self, timeout=None):
 threading.Condition.wait = _wait_and_hold''' % MAIN_THREAD_MARKER
 
 
+# Run before a gateway subprocess (run_gateway's `prelude`): garbage collection runs after every
+# 50 new objects, in whichever thread makes them, and each pass begins with a 1 ms pause that lets
+# the other threads run, as a finalizer doing I/O would.
+SLOW_GARBAGE_COLLECTION_PRELUDE = r'''
+import gc, time
+def _pause(phase, info):
+    if phase == "start":
+        time.sleep(0.001)
+gc.set_threshold(50)
+gc.callbacks.append(_pause)'''
+
+
+class TestSlowClientsAreCutWhileOthersArrive(FakeUpstreamTestCase):
+    """A client that trickles a request which never ends gets its 408 at --idle-timeout, every
+    time, while more and more clients arrive and stay and others come and go, and the gateway
+    reports no error. Clients arrive and leave between two of the gateway's steps, and a garbage
+    collection can run between any two: SLOW_GARBAGE_COLLECTION_PRELUDE makes collections
+    frequent and slow in every thread, which widens that real window, as HOLD_A_LOCK_PRELUDE
+    does for signals. (Without it, a gateway that once lost its idle timeouts this way
+    passed; with it, it failed within a second.)"""
+
+    def trickle(self, port, proc):
+        """A request line, a Host and then a header a byte every 0.2 s, never ending: (the
+        status line of the answer, seconds from the request line to the answer's first byte)."""
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /v1/credits HTTP/1.1\r\n")
+            started = time.monotonic()
+            sock.sendall(b"Host: localhost\r\nX-Trickle: ")
+            sock.settimeout(0.2)  # paces the trickle, while waiting for the answer
+            while True:
+                try:
+                    if not sock.recv(1, socket.MSG_PEEK):
+                        self.fail("closed without an answer")
+                    break  # the answer has begun
+                except socket.timeout:
+                    self.assertLess(time.monotonic() - started, 3, "no answer to a trickling client yet; "
+                                    "the gateway wrote: %r" % "".join(proc.stderr_lines)[-3000:])
+                    sock.sendall(b"a")
+            elapsed = time.monotonic() - started
+            sock.settimeout(5)
+            return read_answer(sock)[0], elapsed
+
+    def test_a_trickling_client_gets_408_at_the_idle_timeout_while_more_and_more_clients_arrive(self):
+        proc = self.run_gateway("--base-url", self.fake.base_url, "--rest-port", "0", "--no-mcp", "--quiet",
+                                "--idle-timeout", "1", env=environment(), prelude=SLOW_GARBAGE_COLLECTION_PRELUDE)
+        port = port_of(self.wait_lines(proc, 1)[0])
+        stop, answers = threading.Event(), []
+        live = b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+        def stay():  # one connection, a request on it every 0.5 s
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                while not stop.is_set():
+                    sock.sendall(live)
+                    answers.append(sock.recv(65536)[:12])  # one write: the whole answer
+                    stop.wait(0.5)
+
+        def come_and_go():  # a request on a new connection, again and again
+            while not stop.is_set():
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                    sock.sendall(live.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+                    answers.append(sock.recv(65536)[:12])  # one write: the whole answer
+        clients = [threading.Thread(target=come_and_go, daemon=True) for _ in range(4)]
+
+        def arrive():  # every 0.1 s, 10 more clients that stay, for 3 s
+            for _ in range(30):
+                clients.extend(threading.Thread(target=stay, daemon=True) for _ in range(10))
+                for client in clients[-10:]:
+                    client.start()
+                if stop.wait(0.1):
+                    break
+        arrival = threading.Thread(target=arrive, daemon=True)
+        for thread in (*clients, arrival):
+            thread.start()
+        try:
+            for _ in range(3):  # each while clients arrive
+                status_line, elapsed = self.trickle(port, proc)
+                self.assertTrue(status_line.startswith("HTTP/1.1 408 "), status_line)
+                self.assertLess(elapsed, 1 + 1)  # --idle-timeout, and a second at most
+        finally:
+            stop.set()
+            arrival.join(10)
+            for client in clients:
+                client.join(10)
+        self.assertIn(b"HTTP/1.1 200", answers)
+        status_line, elapsed = self.trickle(port, proc)  # and once they have gone
+        self.assertTrue(status_line.startswith("HTTP/1.1 408 "), status_line)
+        self.assertLess(elapsed, 1 + 1)
+        self.assertNotIn("Traceback", "".join(proc.stderr_lines))
+
+
 class TestSignalsAlwaysStop(FakeUpstreamTestCase):
     """SIGTERM and SIGINT stop a serving gateway with exit 0 whenever they land, even while its
     main thread holds a lock: a signal handler runs in the main thread, between two of its
