@@ -240,14 +240,6 @@ class UpstreamError(Exception):
         self.label = str(upstream_status or ("timeout" if status == 504 else "error"))
 
 
-def settle(future, function, *args):
-    """Hand the outcome of function(*args), whatever it is, to whoever waits on `future`."""
-    try:
-        future.set_result(function(*args))
-    except BaseException as error:  # even a bug's exception must reach every waiter
-        future.set_exception(error)
-
-
 class Flight:
     """One call for the balance (GET /credits, and GET /key if needed), on a thread of its own,
     that callers share. Each waits for `outcome` until `deadline`; the first whose wait runs out
@@ -526,14 +518,19 @@ class SharedCall:
             return self.flight
 
     def fly(self, flight):
-        """Make the call, count it, then hand its outcome, whatever it is, to every caller of
-        `flight` (counted first, so that a scrape waiting on it counts it too)."""
-        outcome = concurrent.futures.Future()
-        settle(outcome, self.fetch, flight)
-        error = outcome.exception()
+        """Make the call and count it (first, so that a scrape waiting on it counts it too), then
+        hand its outcome, whatever it is, to every caller of `flight`."""
+        error = None
+        try:
+            balance = self.fetch(flight)
+        except BaseException as failure:  # even a bug's exception must reach every waiter
+            error = failure
         with self.lock:
             self.calls[getattr(error, "label", "error") if error else "200"] += 1
-        settle(flight.outcome, outcome.result)
+        if error:
+            flight.outcome.set_exception(error)
+        else:
+            flight.outcome.set_result(balance)
         with self.lock:
             if self.flight is flight:
                 self.flight = None
