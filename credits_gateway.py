@@ -308,9 +308,7 @@ class UpstreamConnection(http.client.HTTPConnection):
 
     def connect(self):
         sock = self.open_socket(self.host, self.port)
-        server_name = self.host
-        if self.tunnel:
-            server_name = self.open_tunnel(sock)
+        server_name = self.open_tunnel(sock) if self.tunnel else self.host
         if self.tls:
             sock.settimeout(self.flight.time_left())  # the handshake's deadline, as a whole
             sock = tls_context().wrap_socket(sock, server_hostname=server_name)
@@ -770,17 +768,15 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             return Refusal(421, "On loopback, only a loopback Host like localhost is served.", {})
         if self.server.loopback_only and origin and not is_loopback(origin.partition("//")[2]):
             return Refusal(403, "On loopback, only a page from a loopback address may call.", {})
-        token = self.server.gateway.config.token
-        if route and route.guarded and not authorized(
-                self.headers.get("Authorization", "").encode("latin-1"), token):
+        header = self.headers.get("Authorization", "").encode("latin-1")
+        if route and route.guarded and not authorized(header, self.server.gateway.config.token):
             return Refusal(401, "Send Authorization: Bearer <caller token>.",
                            {"WWW-Authenticate": "Bearer"})
-        if route is None and (self.request_path == "/register"
-                              or "/.well-known/" in self.request_path):  # OAuth discovery
-            return Refusal(404, NO_OAUTH, {})
         if route is None:
-            return Refusal(404, "No such path; this port serves %s." % ", ".join(
-                self.server.routes), {})
+            if self.request_path == "/register" or "/.well-known/" in self.request_path:
+                return Refusal(404, NO_OAUTH, {})  # OAuth discovery
+            paths = ", ".join(self.server.routes)
+            return Refusal(404, "No such path; this port serves %s." % paths, {})
         if self.command not in route.methods:
             return Refusal(405, "Use %s on %s." % (" or ".join(route.methods), self.request_path),
                            {"Allow": ", ".join(route.methods)})
@@ -805,12 +801,10 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):  # socket.timeout included: LINGER is up
             self.connection.shutdown(socket.SHUT_WR)
             deadline = time.monotonic() + LINGER
-            self.connection.settimeout(LINGER)
-            while self.connection.recv(65536):  # until the client closes its side too
-                left = deadline - time.monotonic()
-                if left <= 0:
+            while time.monotonic() < deadline:
+                self.connection.settimeout(max(0.001, deadline - time.monotonic()))
+                if not self.connection.recv(65536):  # the client has closed its side too
                     break
-                self.connection.settimeout(left)
 
     def send_json(self, status, value, headers=None):
         body = value if isinstance(value, bytes) else json.dumps(value).encode()  # already JSON
@@ -854,9 +848,8 @@ class GatewayServer(http.server.ThreadingHTTPServer):
     def __init__(self, gateway, surface, port, routes, cap):
         """Listen on the first address --host names, or OSError ("::" takes IPv4 too, unless the
         OS makes IPv6 sockets IPv6-only: Linux's net.ipv6.bindv6only)."""
-        config = gateway.config
         family, _, _, _, address = socket.getaddrinfo(
-            config.host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+            gateway.config.host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
         self.address_family = family  # socketserver makes its socket with this: set it first
         super().__init__(address, GatewayHandler)
         self.gateway = gateway  # whose config it serves, and whose routes answer
@@ -1035,15 +1028,14 @@ def describe(routes, with_token):
             "security": [{"bearer": []}] if guarded else [],
             "responses": {**dict.fromkeys(statuses, error), **operation.answers}}}
     bearer = {"bearer": {"type": "http", "scheme": "bearer"}}
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "OpenRouter credits gateway", "version": __version__,
-                 "description": "The OpenRouter credit balance, without the OpenRouter key.",
-                 "contact": {"name": "credits_gateway"}},
-        "servers": [{"url": "/"}],  # wherever this description was served from
-        "tags": [{"name": "gateway", "description": "The balance, and the gateway's health."}],
-        "paths": paths,
-        "components": {"securitySchemes": bearer if with_token else {}, "schemas": SCHEMAS}}
+    return {"openapi": "3.1.0",
+            "info": {"title": "OpenRouter credits gateway", "version": __version__,
+                     "description": "The OpenRouter credit balance, without the OpenRouter key.",
+                     "contact": {"name": "credits_gateway"}},
+            "servers": [{"url": "/"}],  # wherever this description was served from
+            "tags": [{"name": "gateway", "description": "The balance, and the gateway's health."}],
+            "paths": paths,
+            "components": {"securitySchemes": bearer if with_token else {}, "schemas": SCHEMAS}}
 
 
 # --- MCP -----------------------------------------------------------------------------
@@ -1051,8 +1043,6 @@ def describe(routes, with_token):
 TOOL_DESCRIPTION = ("Get the OpenRouter credit balance of the account behind this gateway: "
                     "%s, what was purchased and what has been spent, in US dollars; the "
                     "balance left is their difference." % EXAMPLE)
-
-
 INSTRUCTIONS = ("One tool, get-credit-balance, takes no arguments and returns the OpenRouter "
                 "account's balance as OpenRouter gives it: %s. The balance left is "
                 "total_credits - total_usage, in US dollars. On a failure the result is an "
@@ -1151,8 +1141,7 @@ def post_mcp(gateway, handler):
     if gateway.stopped.is_set():  # the loop may close before it could answer
         return handler.refuse(503, "The gateway is stopping; retry on a new connection.", CLOSE)
     call = asyncio.run_coroutine_threadsafe(call_app(gateway.mcp_app, handler), gateway.mcp_loop)
-    status, unsent = call.result()
-    handler.write_answer(status, unsent)
+    handler.write_answer(*call.result())  # the status, and what send() left unsent
 
 
 MCP_ROUTES = {"/mcp": Route(post_mcp, ("POST",), True, None)}
@@ -1209,19 +1198,18 @@ class Gateway:
             ports["MCP"] = (self.config.mcp_port, MCP_ROUTES)
         cap = connection_cap(self.config, len(ports))
         servers = {}
-        taken = []  # "port N for X (why)" for each port that could not be bound
-        flags = []  # and the flag that chooses another
+        taken = {}  # for each port that could not be bound: {its flag: "port N for X (why)"}
         for surface, (port, routes) in ports.items():
             try:
                 servers[surface] = GatewayServer(self, surface, port, routes, cap)
             except OSError as error:
-                taken.append("port %d for %s (%s)" % (port, surface, error.strerror or error))
-                flags.append("--%s-port" % surface.lower())
+                flag = "--%s-port" % surface.lower()
+                taken[flag] = "port %d for %s (%s)" % (port, surface, error.strerror or error)
         if taken:
             for server in servers.values():
                 server.server_close()
             fail(1, "cannot listen on %s %s; choose %s with %s." % (self.config.host, " and ".join(
-                taken), "others" if flags[1:] else "another", " and ".join(flags)))
+                taken.values()), "others" if len(taken) > 1 else "another", " and ".join(taken)))
         self.rest = servers["REST"]
         self.mcp = servers.get("MCP")
 
