@@ -99,7 +99,6 @@ def fail(code, message):
 
 
 def build_parser():
-    """The command line: its flags, their defaults and --help."""
     parser = argparse.ArgumentParser(
         prog="credits_gateway.py", epilog=HELP_EPILOG, allow_abbrev=False,
         description="Serve the OpenRouter credit balance over REST and MCP.",
@@ -131,8 +130,7 @@ def build_parser():
 
 
 def parse_config(argv=None, environ=os.environ):
-    """Turn the command line and the environment into a checked config, or exit 2. Proxies are
-    read as urllib reads them, from os.environ (see find_proxy())."""
+    """The checked config from `argv` and `environ`, or exit 2; proxies come from os.environ."""
     config, unknown = build_parser().parse_known_args(argv)
     name = {flag: "--" + flag.replace("_", "-") for flag in vars(config)}
     if unknown:
@@ -204,9 +202,8 @@ Proxy = collections.namedtuple("Proxy", "variable url address")  # address: host
 
 
 def find_proxy(url, proxies):
-    """The proxy that urllib takes for `url` from `proxies` (its getproxies_environment()), by
-    its own bypass rules (proxy_bypass_environment(): NO_PROXY): a Proxy, or None. Exit 2 on one
-    it cannot use, naming its variable but never its value (it may hold a password)."""
+    """The Proxy urllib takes for `url` from `proxies` by its own rules (NO_PROXY), or None. Exit 2
+    on one it cannot use, naming its variable, never its value (it may hold a password)."""
     scheme = urllib.parse.urlsplit(url).scheme  # lower case, as urllib looks it up
     value = proxies.get(scheme)
     if not value or urllib.request.proxy_bypass_environment(urllib.request.Request(url).host,
@@ -241,14 +238,6 @@ class UpstreamError(Exception):
         self.upstream_status = upstream_status
         self.retry_after = retry_after
         self.label = str(upstream_status or ("timeout" if status == 504 else "error"))
-
-
-def settle(future, function, *args):
-    """Hand the outcome of function(*args), whatever it is, to whoever waits on `future`."""
-    try:
-        future.set_result(function(*args))
-    except BaseException as error:  # even a bug's exception must reach every waiter
-        future.set_exception(error)
 
 
 class Flight:
@@ -302,10 +291,9 @@ class UpstreamRequest(urllib.request.Request):
 
 
 class UpstreamConnection(http.client.HTTPConnection):
-    """http.client's connection, but connect() takes each step within the flight's deadline and
-    hands each socket to the flight, to be shut down if a caller stops it: the name lookup, each
-    address in turn, a proxy's CONNECT, the TLS handshake (bounded as a whole by the socket's
-    timeout). Then urllib sends the request and reads the answer on it."""
+    """http.client's connection, but connect() takes each step (the name lookup, each address,
+    a proxy's CONNECT, the TLS handshake as a whole) within the flight's deadline, handing each
+    socket to the flight to shut down if a caller stops it. urllib then sends the request on it."""
 
     def __init__(self, host, timeout, flight, tls):
         self.default_port = 443 if tls else 80  # first: http.client reads host:port with it
@@ -320,9 +308,7 @@ class UpstreamConnection(http.client.HTTPConnection):
 
     def connect(self):
         sock = self.open_socket(self.host, self.port)
-        server_name = self.host
-        if self.tunnel:
-            server_name = self.open_tunnel(sock)
+        server_name = self.open_tunnel(sock) if self.tunnel else self.host
         if self.tls:
             sock.settimeout(self.flight.time_left())  # the handshake's deadline, as a whole
             sock = tls_context().wrap_socket(sock, server_hostname=server_name)
@@ -330,8 +316,7 @@ class UpstreamConnection(http.client.HTTPConnection):
         self.sock = sock
 
     def open_socket(self, host, port):
-        """socket.create_connection(), within the deadline: the name lookup waits for LOOKUP
-        (see there) as long as the deadline allows, and each address gets what is left."""
+        """socket.create_connection() within the deadline: LOOKUP (see there), then each address."""
         if not LOOKUP.acquire(timeout=self.flight.time_left()):
             raise socket.timeout("the name %s was not resolved in time" % host)
         try:
@@ -371,9 +356,8 @@ class UpstreamConnection(http.client.HTTPConnection):
 
 class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
                       urllib.request.HTTPRedirectHandler):
-    """urllib's, but with UpstreamConnection, and redirects refused (urllib would send the key to
-    any Location): a 3xx comes as an HTTPError. build_opener() leaves out the default handlers
-    that this one subclasses."""
+    """urllib's, with UpstreamConnection and no redirects (urllib would send the key to any
+    Location): a 3xx comes as an HTTPError. build_opener() drops the defaults it subclasses."""
 
     def open_connection(self, request):  # urllib calls it as http_open() and https_open()
         tls = request.type == "https"
@@ -387,10 +371,8 @@ class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
 
 @functools.lru_cache(maxsize=None)
 def tls_context():
-    """The SSLContext of every HTTPS call, made by the first: reading a system CA bundle costs
-    20-35 ms, which http.client, given none, would pay for each connection. It verifies as
-    http.client's own does (SSL_CERT_FILE and SSL_CERT_DIR honoured, the hostname checked) and
-    offers ALPN http/1.1 as it does. The trust store is thus read once per process."""
+    """The SSLContext of every HTTPS call, made once, not per connection as http.client would: a CA
+    bundle takes 20-35 ms to read. It verifies as http.client's does, and offers ALPN http/1.1."""
     context = ssl.create_default_context()
     context.set_alpn_protocols(["http/1.1"])
     return context
@@ -426,8 +408,7 @@ def http_failure(status, message, retry_after="", url=""):
 
 
 def unreachable(reason, proxy):
-    """The UpstreamError (returned) when no HTTP status came back; a proxy, which may be what
-    failed, is named by its address and variable, never its credentials."""
+    """The UpstreamError (returned) when no status came back, naming a proxy, never its password."""
     if proxy and reason.startswith("Tunnel connection failed: "):  # what the proxy answered
         return UpstreamError(502, "The proxy %s (%s) refused the tunnel to OpenRouter: %s." % (
             proxy.address, proxy.variable, reason.partition(": ")[2]))
@@ -444,8 +425,7 @@ def finite_number(text):
 
 
 def fetch_credits(config, path, flight):
-    """GET {base_url}{path} within the flight's deadline: a JSON object, or UpstreamError. Every
-    call to OpenRouter is this one."""
+    """Every upstream call: GET {base_url}{path} by the deadline: a JSON object or UpstreamError."""
     url = config.base_url + path
     body = None  # stays None if no whole answer came
     try:
@@ -510,9 +490,8 @@ Balance = collections.namedtuple("Balance", "credits fetched_at body")  # body: 
 
 class SharedCall:
     """The balance as every surface asks for it. Callers that arrive while a Flight is in progress
-    share its outcome (single flight), and with --cache-ttl a success (never an error) is reused.
-    Each caller waits until the flight's deadline and no longer, so it answers 504 on time
-    whatever the upstream does; a flight past its deadline is replaced by the next caller's."""
+    share it (single flight), each answering 504 on time whatever the upstream does; a flight
+    past its deadline gives way to the next caller's. --cache-ttl reuses a success, not an error."""
 
     def __init__(self, config):
         self.config = config
@@ -537,23 +516,27 @@ class SharedCall:
             return self.flight
 
     def fly(self, flight):
-        """Make the call, count it, then hand its outcome, whatever it is, to every caller of
-        `flight` (counted first, so that a scrape waiting on it counts it too)."""
-        outcome = concurrent.futures.Future()
-        settle(outcome, self.fetch, flight)
-        error = outcome.exception()
+        """Make the call and count it (first, so that a scrape waiting on it counts it too), then
+        hand its outcome, whatever it is, to every caller of `flight`."""
+        error = None
+        try:
+            balance = self.fetch(flight)
+        except BaseException as failure:  # even a bug's exception must reach every waiter
+            error = failure
         with self.lock:
             self.calls[getattr(error, "label", "error") if error else "200"] += 1
-        settle(flight.outcome, outcome.result)
+        if error:
+            flight.outcome.set_exception(error)
+        else:
+            flight.outcome.set_result(balance)
         with self.lock:
             if self.flight is flight:
                 self.flight = None
             self.last = self.last if error else flight
 
     def fetch(self, flight):
-        """A new Balance, or UpstreamError. OpenRouter has been seen to answer an inference key
-        with two zeros, not the 403 it documents: for two zeros, GET /key tells whether the key is
-        a management key (asked once: a key keeps its kind), within the same deadline."""
+        """A new Balance, or UpstreamError. For two zeros, which OpenRouter has been seen to answer
+        an inference key with (not its documented 403), GET /key, asked once, tells its kind."""
         credits = fetch_credits(self.config, "/credits", flight)
         zeros = balance_of(credits) == (0, 0)
         if zeros and self.management_key is None:
@@ -594,8 +577,7 @@ class SharedCall:
 # --- The front door: one handler for both ports -------------------------------------
 
 def loopback(address):
-    """Whether an IP address is loopback, the same on every Python: ::ffff:127.0.0.1 is 127.0.0.1
-    (ipaddress says so only from 3.13 on)."""
+    """Whether an IP address is loopback, ::ffff:127.0.0.1 too (ipaddress: only from 3.13 on)."""
     address = ipaddress.ip_address(address)
     return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
@@ -635,9 +617,8 @@ class RequestTimeout(Exception):
 
 
 class RequestReader(io.RawIOBase):
-    """A client connection's bytes, each read waiting only until the request's deadline: a
-    request that trickles in, a byte at a time, still ends there. http.server reads the head
-    through it (as rfile, buffered), and the handler the body; past the deadline, RequestTimeout."""
+    """A client connection's bytes (under the handler's rfile), each read waiting only until the
+    request's deadline, so a request trickling in byte by byte ends there too: RequestTimeout."""
 
     def __init__(self, connection, idle_timeout):
         super().__init__()
@@ -657,9 +638,8 @@ class RequestReader(io.RawIOBase):
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise RequestTimeout()
-        # The kernel's own timeout for this read (socket(7)), which ends it with EAGAIN. With
-        # settimeout() instead, each read and write would be a poll() and then the call, each
-        # giving up the GIL: a third of the requests a second under load.
+        # The kernel's own timeout for this read (socket(7)) ends it with EAGAIN. With settimeout(),
+        # each read or write is a poll() then the call, each giving up the GIL: a third slower.
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(left))
         try:
             return self.connection.recv_into(buffer)
@@ -668,13 +648,10 @@ class RequestReader(io.RawIOBase):
 
 
 class GatewayHandler(http.server.BaseHTTPRequestHandler):
-    """One connection to either port. Past --max-connections it gets 503 at once. Otherwise
-    handle_one_request() reads each request through a RequestReader (408 if it is not in whole
-    by --idle-timeout), http.server parses its head, and dispatch() refuses it for its head
-    (refusal()) or a body cut short, or has its Route answer. Every answer leaves in one write
-    (encode_answer(), write_answer()); a refusal that closes the connection lingers (linger()).
-    Of http.server's hooks it overrides setup(), handle(), handle_one_request(),
-    handle_expect_100(), send_error() and log_message(). State:
+    """One connection to either port. Of http.server's hooks it overrides setup() (a RequestReader
+    as rfile), handle() (503 past --max-connections), handle_one_request() (408 past
+    --idle-timeout), handle_expect_100(), send_error() and log_message(). dispatch() refuses a
+    request (refusal()) or has its Route answer; every answer leaves in one write. State:
 
     - reader: the RequestReader under rfile, which keeps the request's deadline;
     - admitted: whether the connection holds one of its port's --max-connections slots;
@@ -717,8 +694,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         self.reader.start()
 
     def handle_one_request(self):
-        """Wait for a request, read it and answer it: 408 if it is not in whole by its deadline
-        (one that never began is closed with nothing said)."""
+        """Read a request, answer it: 408 if not whole by its deadline, none if it never began."""
         self.begin()
         arrived = b""  # the first bytes of the request, once any came
         try:
@@ -736,8 +712,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
                 self.refuse(408, TOO_SLOW, CLOSE)
 
     def handle_expect_100(self):
-        """Invite the body with 100 Continue only if the request will not be refused; else the
-        refusal comes at once, and the connection closes, its body unread."""
+        """100 Continue only if the request will not be refused; else the refusal, then close."""
         refusal = self.refusal(self.content_length())
         if refusal is None:
             return super().handle_expect_100()
@@ -745,8 +720,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         return False  # then http.server does not call dispatch()
 
     def send_error(self, code, message=None, explain=None):
-        """http.server's own errors (400, 414, 431, 505), for a request that could not be read:
-        the gateway refuses it, and the connection closes after."""
+        """http.server's own errors (400, 414, 431, 505): a request it cannot read, then close."""
         self.refuse(code, (message or self.responses[code][0]) + ".", CLOSE)
 
     @property
@@ -794,27 +768,24 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             return Refusal(421, "On loopback, only a loopback Host like localhost is served.", {})
         if self.server.loopback_only and origin and not is_loopback(origin.partition("//")[2]):
             return Refusal(403, "On loopback, only a page from a loopback address may call.", {})
-        token = self.server.gateway.config.token
-        if route and route.guarded and not authorized(
-                self.headers.get("Authorization", "").encode("latin-1"), token):
+        header = self.headers.get("Authorization", "").encode("latin-1")
+        if route and route.guarded and not authorized(header, self.server.gateway.config.token):
             return Refusal(401, "Send Authorization: Bearer <caller token>.",
                            {"WWW-Authenticate": "Bearer"})
-        if route is None and (self.request_path == "/register"
-                              or "/.well-known/" in self.request_path):  # OAuth discovery
-            return Refusal(404, NO_OAUTH, {})
         if route is None:
-            return Refusal(404, "No such path; this port serves %s." % ", ".join(
-                self.server.routes), {})
+            if self.request_path == "/register" or "/.well-known/" in self.request_path:
+                return Refusal(404, NO_OAUTH, {})  # OAuth discovery
+            paths = ", ".join(self.server.routes)
+            return Refusal(404, "No such path; this port serves %s." % paths, {})
         if self.command not in route.methods:
             return Refusal(405, "Use %s on %s." % (" or ".join(route.methods), self.request_path),
                            {"Allow": ", ".join(route.methods)})
         return None
 
     def refuse(self, status, message, headers=None, upstream_status=None):
-        """An error in OpenRouter's shape, which clients parse; on the MCP port a JSON-RPC error
-        too, the one kind of error body MCP clients show. Its code is the HTTP status on both
-        (JSON-RPC leaves codes outside -32768..-32000 to applications). Then, if the connection
-        is to close, linger()."""
+        """An error in OpenRouter's shape, which clients parse, and on the MCP port a JSON-RPC one,
+        the only error body MCP clients show; its code is the HTTP status (JSON-RPC leaves codes
+        outside -32768..-32000 to applications). Then linger() if the connection is to close."""
         body = {"error": {"code": status, "message": message}}
         if upstream_status is not None:
             body["error"]["metadata"] = {"upstream_status": upstream_status}
@@ -825,18 +796,15 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             self.linger()
 
     def linger(self):
-        """Close as nginx's lingering close does (RFC 9112 9.6): our side first, then read and drop
-        what the client still sends, for LINGER seconds at most. Closing on unread input would
-        reset the connection, and a client still sending its body would lose the answer."""
+        """Close as nginx's lingering close does (RFC 9112 9.6): our side first, then drop what the
+        client still sends, LINGER s at most: a close on unread input resets, losing the answer."""
         with contextlib.suppress(OSError):  # socket.timeout included: LINGER is up
             self.connection.shutdown(socket.SHUT_WR)
             deadline = time.monotonic() + LINGER
-            self.connection.settimeout(LINGER)
-            while self.connection.recv(65536):  # until the client closes its side too
-                left = deadline - time.monotonic()
-                if left <= 0:
+            while time.monotonic() < deadline:
+                self.connection.settimeout(max(0.001, deadline - time.monotonic()))
+                if not self.connection.recv(65536):  # the client has closed its side too
                     break
-                self.connection.settimeout(left)
 
     def send_json(self, status, value, headers=None):
         body = value if isinstance(value, bytes) else json.dumps(value).encode()  # already JSON
@@ -880,9 +848,8 @@ class GatewayServer(http.server.ThreadingHTTPServer):
     def __init__(self, gateway, surface, port, routes, cap):
         """Listen on the first address --host names, or OSError ("::" takes IPv4 too, unless the
         OS makes IPv6 sockets IPv6-only: Linux's net.ipv6.bindv6only)."""
-        config = gateway.config
         family, _, _, _, address = socket.getaddrinfo(
-            config.host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+            gateway.config.host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
         self.address_family = family  # socketserver makes its socket with this: set it first
         super().__init__(address, GatewayHandler)
         self.gateway = gateway  # whose config it serves, and whose routes answer
@@ -897,8 +864,7 @@ class GatewayServer(http.server.ThreadingHTTPServer):
 
     def get_request(self):
         """accept() once fewer than 2 x cap connections are open (a refused one lingers a second
-        or two): more wait in the listen queue. Out of descriptors, wait: retried at once, the
-        accept would spin a core."""
+        or two): more wait in the listen queue. Out of descriptors, wait, or accept() would spin."""
         self.handlers.acquire()
         try:
             return super().get_request()
@@ -966,8 +932,7 @@ def get_credits(gateway, handler):
         headers = {"Cache-Control": "no-store", "Retry-After": error.retry_after}
         return handler.refuse(error.status, error.message, headers, error.upstream_status)
     ttl = gateway.config.cache_ttl
-    age = time.monotonic() - balance.fetched_at
-    # RFC 9111: a client may reuse a cached answer for max-age minus its Age
+    age = time.monotonic() - balance.fetched_at  # RFC 9111: reusable for max-age minus Age
     cached = {"Cache-Control": "max-age=%d" % ttl, "Age": "%d" % age}
     handler.send_json(200, balance.body, cached if ttl else {"Cache-Control": "no-store"})
 
@@ -1063,15 +1028,14 @@ def describe(routes, with_token):
             "security": [{"bearer": []}] if guarded else [],
             "responses": {**dict.fromkeys(statuses, error), **operation.answers}}}
     bearer = {"bearer": {"type": "http", "scheme": "bearer"}}
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "OpenRouter credits gateway", "version": __version__,
-                 "description": "The OpenRouter credit balance, without the OpenRouter key.",
-                 "contact": {"name": "credits_gateway"}},
-        "servers": [{"url": "/"}],  # wherever this description was served from
-        "tags": [{"name": "gateway", "description": "The balance, and the gateway's health."}],
-        "paths": paths,
-        "components": {"securitySchemes": bearer if with_token else {}, "schemas": SCHEMAS}}
+    return {"openapi": "3.1.0",
+            "info": {"title": "OpenRouter credits gateway", "version": __version__,
+                     "description": "The OpenRouter credit balance, without the OpenRouter key.",
+                     "contact": {"name": "credits_gateway"}},
+            "servers": [{"url": "/"}],  # wherever this description was served from
+            "tags": [{"name": "gateway", "description": "The balance, and the gateway's health."}],
+            "paths": paths,
+            "components": {"securitySchemes": bearer if with_token else {}, "schemas": SCHEMAS}}
 
 
 # --- MCP -----------------------------------------------------------------------------
@@ -1079,8 +1043,6 @@ def describe(routes, with_token):
 TOOL_DESCRIPTION = ("Get the OpenRouter credit balance of the account behind this gateway: "
                     "%s, what was purchased and what has been spent, in US dollars; the "
                     "balance left is their difference." % EXAMPLE)
-
-
 INSTRUCTIONS = ("One tool, get-credit-balance, takes no arguments and returns the OpenRouter "
                 "account's balance as OpenRouter gives it: %s. The balance left is "
                 "total_credits - total_usage, in US dollars. On a failure the result is an "
@@ -1088,8 +1050,7 @@ INSTRUCTIONS = ("One tool, get-credit-balance, takes no arguments and returns th
 
 
 def build_mcp_server(upstream):
-    """The MCP server and its one tool. mcp is imported here, not at the top: it is optional (REST
-    works without it) and takes about half a second to import."""
+    """The MCP server and its one tool; mcp (optional, half a second to import) is imported here."""
     import logging
     from typing import Any
     from mcp.server.caching import CacheHint
@@ -1097,10 +1058,9 @@ def build_mcp_server(upstream):
     from mcp.types import CallToolResult, TextContent, ToolAnnotations
     # The SDK's log lines get the gateway's prefix (MCPServer's own basicConfig is then a no-op).
     logging.basicConfig(format="credits-gateway: %(message)s", level=logging.WARNING)
-    # The tool list is the same for every caller and all the process's life: a day's hint.
+    # The tool list never changes: a day's cache hint for every caller, and no subscriptions/listen
+    # (a stream that never ends, with nothing to hear: a listener gets "Method not found").
     hints = {"tools/list": CacheHint(ttl_ms=24 * 3600 * 1000, scope="public")}
-    # subscriptions=False: no subscriptions/listen, whose answer is a stream that never ends.
-    # The tool list never changes, so a listener has nothing to hear; it gets "Method not found".
     server = MCPServer("openrouter-credits", version=__version__, instructions=INSTRUCTIONS,
                        log_level="WARNING", cache_hints=hints, subscriptions=False)
     annotations = ToolAnnotations(read_only_hint=True, destructive_hint=False,
@@ -1120,9 +1080,8 @@ def build_mcp_server(upstream):
 
 
 def build_mcp_app(upstream):
-    """The SDK's ASGI app for POST /mcp: stateless, JSON answers. Its own Host and Origin check is
-    off: it matches names as strings (127.0.0.2 or LOCALHOST would fail it), and the front door has
-    already checked both, the same way on both ports."""
+    """The SDK's ASGI app for POST /mcp: stateless, JSON answers. Its Host and Origin check is off:
+    it matches names as strings (127.0.0.2 or LOCALHOST would fail); the front door checked both."""
     from mcp.server.transport_security import TransportSecuritySettings
     return build_mcp_server(upstream).streamable_http_app(
         streamable_http_path="/mcp", stateless_http=True, json_response=True,
@@ -1182,8 +1141,7 @@ def post_mcp(gateway, handler):
     if gateway.stopped.is_set():  # the loop may close before it could answer
         return handler.refuse(503, "The gateway is stopping; retry on a new connection.", CLOSE)
     call = asyncio.run_coroutine_threadsafe(call_app(gateway.mcp_app, handler), gateway.mcp_loop)
-    status, unsent = call.result()
-    handler.write_answer(status, unsent)
+    handler.write_answer(*call.result())  # the status, and what send() left unsent
 
 
 MCP_ROUTES = {"/mcp": Route(post_mcp, ("POST",), True, None)}
@@ -1240,19 +1198,18 @@ class Gateway:
             ports["MCP"] = (self.config.mcp_port, MCP_ROUTES)
         cap = connection_cap(self.config, len(ports))
         servers = {}
-        taken = []  # "port N for X (why)" for each port that could not be bound
-        flags = []  # and the flag that chooses another
+        taken = {}  # for each port that could not be bound: {its flag: "port N for X (why)"}
         for surface, (port, routes) in ports.items():
             try:
                 servers[surface] = GatewayServer(self, surface, port, routes, cap)
             except OSError as error:
-                taken.append("port %d for %s (%s)" % (port, surface, error.strerror or error))
-                flags.append("--%s-port" % surface.lower())
+                flag = "--%s-port" % surface.lower()
+                taken[flag] = "port %d for %s (%s)" % (port, surface, error.strerror or error)
         if taken:
             for server in servers.values():
                 server.server_close()
             fail(1, "cannot listen on %s %s; choose %s with %s." % (self.config.host, " and ".join(
-                taken), "others" if flags[1:] else "another", " and ".join(flags)))
+                taken.values()), "others" if len(taken) > 1 else "another", " and ".join(taken)))
         self.rest = servers["REST"]
         self.mcp = servers.get("MCP")
 
@@ -1314,8 +1271,7 @@ def run_once(config):
     except (OSError, ValueError, AttributeError) as error:  # AttributeError: stdout is None
         log("could not write the balance to stdout: %s." % (
             getattr(error, "strerror", None) or "it is closed"))
-        # stdout now points at /dev/null: else Python's own flush at exit fails the same way
-        # and prints "Exception ignored" with a traceback.
+        # stdout to /dev/null: else Python's flush at exit fails too, with "Exception ignored".
         with contextlib.suppress(OSError, ValueError, AttributeError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         printed = False
@@ -1336,10 +1292,9 @@ def main(argv=None):
         return run_once(config)
     if config.stdio:
         return serve_stdio(config)
-    # A signal handler runs in this thread between two bytecodes, even while it holds a lock:
-    # one that took a lock (Event.set() does) could wait for ever on its own thread. So the
-    # handlers only append to a list, which this thread reads. They come first: a signal sent
-    # once a port is announced counts.
+    # A signal handler runs in this thread between two bytecodes, even while it holds a lock: one
+    # that took a lock (Event.set() does) could wait for ever on its own thread. So the handlers,
+    # set first (a signal once a port is announced counts), only append to a list this thread reads.
     signals = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda signum, frame: signals.append(signum))
