@@ -1089,9 +1089,8 @@ def build_mcp_app(upstream):
 
 
 async def call_app(app, handler):
-    """Run one request through the ASGI app, on the MCP loop: (status, the bytes not yet sent).
-    Once the answer is whole, send() writes what the socket takes at once (sooner than waking the
-    handler thread) and leaves the rest to that thread: a client must never hold up the loop."""
+    """Run one request through the ASGI app, on the MCP loop: (status, the answer's bytes). The
+    handler's thread writes them: a client that does not read must never hold up the loop."""
     import asyncio  # here and below, not at the top, as in SharedCall.get_async()
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
              "http_version": handler.request_version[5:], "method": handler.command,
@@ -1103,7 +1102,6 @@ async def call_app(app, handler):
     status = None
     headers = {}
     body = []
-    unsent = b""
 
     async def receive():
         nonlocal request
@@ -1114,7 +1112,7 @@ async def call_app(app, handler):
         return {"type": "http.disconnect"}
 
     async def send(message):
-        nonlocal status, unsent
+        nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
             headers.update((name.decode("latin-1").title(), value.decode("latin-1"))
@@ -1122,17 +1120,10 @@ async def call_app(app, handler):
             return
         body.append(message.get("body", b""))
         if not message.get("more_body"):
-            unsent = handler.encode_answer(status, b"".join(body), headers)
-            try:
-                unsent = unsent[handler.connection.send(unsent, socket.MSG_DONTWAIT):]
-            except BlockingIOError:
-                pass  # the client's buffer is full: the handler thread writes it all
-            except OSError:
-                unsent = b""  # the client left: nothing to answer, as on REST
             answered.set()
 
     await app(scope, receive, send)
-    return status, unsent
+    return status, handler.encode_answer(status, b"".join(body), headers)
 
 
 def post_mcp(gateway, handler):
@@ -1141,7 +1132,7 @@ def post_mcp(gateway, handler):
     if gateway.stopped.is_set():  # the loop may close before it could answer
         return handler.refuse(503, "The gateway is stopping; retry on a new connection.", CLOSE)
     call = asyncio.run_coroutine_threadsafe(call_app(gateway.mcp_app, handler), gateway.mcp_loop)
-    handler.write_answer(*call.result())  # the status, and what send() left unsent
+    handler.write_answer(*call.result())
 
 
 MCP_ROUTES = {"/mcp": Route(post_mcp, ("POST",), True, None)}
