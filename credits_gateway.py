@@ -198,7 +198,7 @@ def is_http_url(url):
         return False
 
 
-Proxy = collections.namedtuple("Proxy", "variable url address")  # address: host:port, no secret
+Proxy = collections.namedtuple("Proxy", "variable address")  # address: host:port, no secret
 
 
 def find_proxy(url, proxies):
@@ -220,7 +220,7 @@ def find_proxy(url, proxies):
             default = 443 if scheme == "https" else 80  # urllib's, here
             port = default if parts.port is None else parts.port
             host = "[%s]" % parts.hostname if ":" in parts.hostname else parts.hostname
-            return Proxy(variable, value, "%s:%d" % (host, port))
+            return Proxy(variable, "%s:%d" % (host, port))
     fail(2, "%s must be a proxy URL like http://proxy.example:3128 (user:password@ before the "
          "host, if it asks for them): urllib cannot read it." % variable)
 
