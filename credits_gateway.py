@@ -441,7 +441,7 @@ def fetch_credits(config, path, flight):
         if not (isinstance(reason, socket.timeout) or flight.stopped):
             raise unreachable(str(reason) or type(reason).__name__, config.proxy) from None
     except Exception as error:  # a bug's, or urllib's: an answer all the same, and no secret
-        raise unreachable("%s in the upstream call" % type(error).__name__, config.proxy)
+        raise unreachable("%s in the upstream call" % type(error).__name__, config.proxy) from None
     if body is None or flight.stopped:  # what came back before the stop is not the whole
         raise UpstreamError(504, "OpenRouter did not answer within %g s." % config.timeout)
     status = response.getcode()
@@ -568,6 +568,11 @@ class SharedCall:
         except asyncio.TimeoutError:
             raise self.late(flight) from None
 
+    def calls_by_status(self):
+        """[(status, calls made)], sorted: a copy made under the lock, as fly() adds to them."""
+        with self.lock:
+            return sorted(self.calls.items())
+
     def late(self, flight):
         """The error for a caller whose wait ran out; the call is stopped, as it is too late."""
         flight.stop()
@@ -664,7 +669,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
-        idle_timeout = self.server.gateway.config.idle_timeout  # also each write's, as a whole
+        idle_timeout = self.server.gateway.config.idle_timeout  # also each send()'s, at most
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval(idle_timeout))
         self.rfile.close()  # http.server's reader, which knows no deadline, for this one
         self.reader = RequestReader(self.connection, idle_timeout)
@@ -958,7 +963,7 @@ def get_metrics(gateway, handler):
     metric("openrouter_up", "gauge",
            "1 if this scrape has a balance (fresh, or reused within --cache-ttl), else 0.",
            ("", int(balance is not None)))
-    calls = sorted(gateway.upstream.calls.items())
+    calls = gateway.upstream.calls_by_status()
     metric("credits_gateway_upstream_calls_total", "counter",
            "Calls made to OpenRouter, by HTTP status (timeout, error: none came back).",
            *[('{status="%s"}' % status, count) for status, count in calls])
