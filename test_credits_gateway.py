@@ -1324,8 +1324,6 @@ class TestProtection(FakeUpstreamTestCase):
             time.sleep(0.05)
 
 
-# --- Watching the balance ------------------------------------------------------------
-
 def read_answer(sock):
     """Read one HTTP answer off `sock`, as a client does: (its status line as text, its headers,
     its body's bytes, as many as its Content-Length says, none if it has none)."""
@@ -1542,6 +1540,8 @@ class TestEveryRefusalIsDelivered(FakeUpstreamTestCase):
                 b"Accept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n")
         self.assert_cut_off_bodies_get_408(port, head, self.on_mcp(self.CUT_OFF))
 
+
+# --- Watching the balance ------------------------------------------------------------
 
 def parse_metrics(text):
     """Prometheus text format back into {name: {labels: value}} and {name: (type, help)}."""
@@ -1837,7 +1837,6 @@ class TestMcp(FakeUpstreamTestCase):
         self.assertEqual(request(port, "POST", "/mcp", headers, body)[0], 421)
 
 
-
 # --- Never a false balance ---------------------------------------------------------
 
 class TestTrueBalance(FakeUpstreamTestCase):
@@ -2021,6 +2020,7 @@ class TestMcpClientsUnstuck(FakeUpstreamTestCase):
                 self.assertIn(words, instructions, mode)
             self.assertEqual(tools.ttl_ms, ttl, mode)
             self.assertEqual([tool.name for tool in tools.tools], ["get-credit-balance"])
+
 
 # --- Proxies, names and addresses: the connect phase -----------------------------------
 
@@ -2816,6 +2816,7 @@ class TestSignalsAlwaysStop(FakeUpstreamTestCase):
 
     def test_sigint_stops_the_gateway_even_while_its_main_thread_holds_a_lock(self):
         self.stops_while_the_main_thread_holds_a_lock(signal.SIGINT)
+
 
 # --- The command line --------------------------------------------------------------
 
