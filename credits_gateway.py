@@ -247,7 +247,9 @@ class Flight:
 
     def __init__(self, deadline):
         self.outcome = concurrent.futures.Future()  # a Balance, or UpstreamError
-        self.outcome.set_running_or_notify_cancel()  # so that no caller can cancel it for all
+        # Running, so that no caller cancels it for all: asyncio.wait_for() cancels the wrapper
+        # it waits on when its time is up, and the wrapper would cancel this Future.
+        self.outcome.set_running_or_notify_cancel()
         self.deadline = deadline  # the time.monotonic() by which the whole answer is in
         self.lock = threading.Lock()  # for the two below
         self.sock = None  # the socket the call reads now, once it has one
@@ -268,7 +270,8 @@ class Flight:
             self.stop()
 
     def stop(self):
-        """End the call: its socket's reads end at once, as at the end of the stream."""
+        """End the call: a read blocked on its socket, in the flight's thread, returns at once as
+        at the end of the stream (shutdown() does that, TLS or not; close() would not)."""
         with self.lock, contextlib.suppress(OSError):  # OSError: already closed
             self.stopped = True
             if self.sock:
