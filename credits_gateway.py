@@ -147,6 +147,8 @@ def parse_config(argv=None, environ=os.environ):
                                                 UpstreamHandler)
     config.key = environ.get("OPENROUTER_API_KEY", "").strip()
     config.token = environ.get("CREDITS_GATEWAY_TOKEN", "").strip()
+    if environ.get("CREDITS_GATEWAY_TOKEN") and not config.token:  # caller auth never fails open
+        fail(2, "CREDITS_GATEWAY_TOKEN is only blanks; set a token, or unset it for none.")
     if not config.key:
         fail(2, "OPENROUTER_API_KEY is not set; export a management key: %s" % MANAGEMENT_KEYS_URL)
     for variable, secret in (("OPENROUTER_API_KEY", config.key),

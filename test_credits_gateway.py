@@ -2837,6 +2837,14 @@ class TestCommandLine(FakeUpstreamTestCase):
             self.assertEqual(len(err.splitlines()), 1, err)
             self.assertNotIn("Traceback", err)
 
+    def test_a_caller_token_of_blanks_exits_2_rather_than_turn_caller_authentication_off(self):
+        for token in ("   ", "\t", " \t "):
+            proc = self.run_gateway("--rest-port", "0", "--no-mcp", "--base-url", self.fake.base_url,
+                                    env=dict(os.environ, OPENROUTER_API_KEY=KEY, CREDITS_GATEWAY_TOKEN=token))
+            code, out, err = self.finish(proc)
+            self.assertEqual((code, out), (2, ""), err)
+            self.assertIn("CREDITS_GATEWAY_TOKEN", one_line(self, err))
+
     def test_base_url_that_is_not_http_exits_2(self):
         for url in ("ftp://example.com/api/v1", "openrouter.ai/api/v1"):
             code, _, err = self.finish(self.run_gateway("--base-url", url))
