@@ -300,9 +300,9 @@ class UpstreamConnection(http.client.HTTPConnection):
     a proxy's CONNECT, the TLS handshake as a whole) within the flight's deadline, handing each
     socket to the flight to shut down if a caller stops it. urllib then sends the request on it."""
 
-    def __init__(self, host, timeout, flight, tls):
+    def __init__(self, host, timeout, flight, tls):  # timeout: urllib's, unused: see connect()
         self.default_port = 443 if tls else 80  # first: http.client reads host:port with it
-        super().__init__(host, timeout=timeout)
+        super().__init__(host)
         self.flight = flight  # whose deadline each step keeps
         self.tls = tls  # whether to speak TLS to the upstream
         self.tunnel = None  # for HTTPS through a proxy: (host[:port], headers) to CONNECT to
@@ -421,6 +421,11 @@ def unreachable(reason, proxy):
     return UpstreamError(502, "Could not reach OpenRouter%s: %s." % (via, reason))
 
 
+def too_slow(timeout):
+    """The UpstreamError (returned) when no whole answer came within --timeout."""
+    return UpstreamError(504, "OpenRouter did not answer within %g s." % timeout)
+
+
 def finite_number(text):
     """json.loads would take NaN, Infinity and 1e400, which are not JSON (RFC 8259)."""
     number = float(text)
@@ -435,8 +440,7 @@ def fetch_credits(config, path, flight):
     body = None  # stays None if no whole answer came
     try:
         try:
-            response = config.opener.open(UpstreamRequest(url, config.key, flight),
-                                          timeout=config.timeout)
+            response = config.opener.open(UpstreamRequest(url, config.key, flight))
         except urllib.error.HTTPError as error:  # an error status: the error is the response
             response = error
         with response:
@@ -448,7 +452,7 @@ def fetch_credits(config, path, flight):
     except Exception as error:  # a bug's, or urllib's: an answer all the same, and no secret
         raise unreachable("%s in the upstream call" % type(error).__name__, config.proxy) from None
     if body is None or flight.stopped:  # what came back before the stop is not the whole
-        raise UpstreamError(504, "OpenRouter did not answer within %g s." % config.timeout)
+        raise too_slow(config.timeout)
     status = response.getcode()
     if status != 200:
         retry_after = response.headers.get("Retry-After", "")
@@ -581,7 +585,7 @@ class SharedCall:
     def late(self, flight):
         """The error for a caller whose wait ran out; the call is stopped, as it is too late."""
         flight.stop()
-        return UpstreamError(504, "OpenRouter did not answer within %g s." % self.config.timeout)
+        return too_slow(self.config.timeout)
 
 
 # --- The front door: one handler for both ports -------------------------------------
