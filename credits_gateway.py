@@ -39,6 +39,7 @@ import json
 import math
 import os
 import resource
+import select
 import signal
 import socket
 import ssl
@@ -60,12 +61,17 @@ MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
 MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
 MAX_REQUEST_BODY = 64 * 1024  # an MCP request is a few hundred bytes; GET needs none
 EXAMPLE = '{"data": {"total_credits": X, "total_usage": Y}}'  # OpenRouter's answer today
+MAX_NESTING = 16  # levels of arrays and objects in a balance (2 today); pydantic, for MCP, has 255
+NOT_A_BALANCE = ("OpenRouter answered 200, but not with a balance: %s with numbers X and Y, nested "
+                 "at most %d levels deep, its text in UTF-8." % (EXAMPLE, MAX_NESTING))
 BUSY = "The gateway is busy; retry in a second."  # past --max-connections, with Retry-After
 TOO_SLOW = "The request did not arrive whole within --idle-timeout."
 LINGER = 2.0  # seconds a refused client gets to finish sending (nginx's lingering_time is 30)
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "QUERY")  # or 501
 NO_OAUTH = ("This gateway has no OAuth: send its caller token as Authorization: Bearer <token> "
             "(CREDITS_GATEWAY_TOKEN); a missing or wrong one gets 401.")
+NO_SSE = ("This gateway serves MCP over streamable HTTP only: POST JSON-RPC to /mcp. The SSE "
+          "transport (GET /mcp) is not served.")
 HELP_EPILOG = """endpoints: GET /v1/credits, /metrics, /health/live, /health/ready, /openapi.json;
   POST /mcp: the MCP tool get-credit-balance (MCP needs the mcp package, on Python 3.10+)
 environment:
@@ -479,6 +485,14 @@ def balance_of(credits):
     return None
 
 
+def deeper_than(levels, value):
+    """Whether arrays and objects nest more than `levels` deep in `value`, parsed JSON."""
+    if not isinstance(value, (dict, list)):
+        return False
+    items = value.values() if isinstance(value, dict) else value
+    return levels == 0 or any(deeper_than(levels - 1, item) for item in items)
+
+
 def is_management_key(config, flight):
     """Whether OpenRouter's GET /key says the key is a management key, or UpstreamError."""
     try:
@@ -545,17 +559,25 @@ class SharedCall:
 
     def fetch(self, flight):
         """A new Balance, or UpstreamError. For two zeros, which OpenRouter has been seen to answer
-        an inference key with (not its documented 403), GET /key, asked once, tells its kind."""
+        an inference key with (not its documented 403), GET /key, asked once, tells its kind.
+        Any other object that REST could pass on but MCP could not (pydantic would refuse it) is
+        no balance either: both surfaces give the same 502."""
         credits = fetch_credits(self.config, "/credits", flight)
-        zeros = balance_of(credits) == (0, 0)
+        numbers = balance_of(credits)
+        try:  # encoded once, here: every caller sharing this call, or reusing it, sends these bytes
+            body = json.dumps(credits, ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # a lone surrogate, as "\ud800" in the JSON: no UTF-8 text
+            body = None
+        if numbers is None or body is None or deeper_than(MAX_NESTING, credits):
+            raise UpstreamError(502, NOT_A_BALANCE, 200)
+        zeros = numbers == (0, 0)
         if zeros and self.management_key is None:
             self.management_key = is_management_key(self.config, flight)
         if zeros and not self.management_key:
             raise UpstreamError(502, "OpenRouter answered two zeros for an inference key, not a "
                                 "balance: /credits answers only for a management key; create one"
                                 " at %s." % MANAGEMENT_KEYS_URL, 200)
-        # Encoded once, here: every caller sharing this call, or reusing it, sends these bytes.
-        return Balance(credits, time.monotonic(), json.dumps(credits).encode())
+        return Balance(credits, time.monotonic(), body)
 
     def get(self):
         """For a thread: a Balance, or UpstreamError."""
@@ -606,11 +628,11 @@ def is_loopback(host):
         return False
 
 
-def authorized(header, token):
-    """Whether an Authorization header (bytes) carries the caller token, if one is set: any case of
-    "Bearer" (RFC 9110 11.1), then the token, compared in constant time (no timing hints)."""
-    scheme, _, value = header.partition(b" ")
-    return not token or scheme.lower() == b"bearer" and hmac.compare_digest(value, token.encode())
+def bearer_token(header):
+    """The token an Authorization header (bytes) carries in the Bearer scheme, in any case, the
+    spaces around it dropped (RFC 9110 11.1, 11.4); None for another scheme, or no header."""
+    scheme, _, value = header.strip(b" \t").partition(b" ")
+    return value.strip(b" \t") if scheme.lower() == b"bearer" else None
 
 
 # What answers a path: respond(gateway, handler), for `methods`; `guarded`: it reveals the
@@ -739,8 +761,10 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
     @property
     def request_path(self):
-        """The path without its query: what routes, and what the access log shows."""
-        return self.path.partition("?")[0]
+        """The path without its query (nor the scheme and host of a target in absolute form, as
+        sent to a proxy: RFC 9112 3.2.2): what routes, and what the access log shows."""
+        path = self.path.partition("?")[0]
+        return path if path.startswith("/") else urllib.parse.urlsplit(path).path
 
     def dispatch(self):
         self.started = time.monotonic()  # the access log times the answer, not the client's pause
@@ -759,41 +783,67 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             self.server.busy.discard(self)
 
     def content_length(self):
-        """The body's declared length, or None if it is not one plain Content-Length."""
-        lengths = set(self.headers.get_all("Content-Length", ["0"]))  # RFC 9112 6.3: one only
+        """The body's declared length, or None if it is not one plain Content-Length (RFC 9112
+        6.3; the spaces and tabs around a field's value are not part of it, RFC 9110 5.5)."""
+        lengths = {value.strip(" \t") for value in self.headers.get_all("Content-Length", ["0"])}
         length = lengths.pop() if len(lengths) == 1 else ""
         plain = length.isascii() and length.isdigit() and len(length) <= 9
         return int(length) if plain and "Transfer-Encoding" not in self.headers else None
 
     def refusal(self, length):
         """What the head refuses the request for, in order: a Refusal, or None. `length` is the
-        body's (see content_length()); the first three close the connection, the body unread."""
+        body's (see content_length()); the first five close the connection, the body unread."""
         route = self.server.routes.get(self.request_path)
-        host = self.headers.get("Host", "localhost")
+        hosts = self.headers.get_all("Host", ["localhost"])
+        host = hosts[0]
+        if not self.path.startswith("/"):  # absolute form, as to a proxy: RFC 9112 3.2.2
+            host = urllib.parse.urlsplit(self.path).netloc or host  # then it names the host
         origin = self.headers.get("Origin")
+        if self.command == "CONNECT":  # HTTP's, but a proxy's: no tunnel here
+            allow = sorted({method for route in self.server.routes.values()
+                            for method in route.methods})
+            return Refusal(405, "This gateway is no proxy: CONNECT is not served.",
+                           {"Allow": ", ".join(allow), **CLOSE})
         if self.command not in METHODS:
             return Refusal(501, "Unsupported method (%s)." % self.command, CLOSE)
         if length is None:
             return Refusal(400, "Send a request body, if any, with one plain Content-Length.",
                            CLOSE)
+        if len(hosts) > 1:  # which one would the Host check trust? RFC 9112 3.2: 400
+            return Refusal(400, "Send one Host header, not %d." % len(hosts), CLOSE)
         if length > MAX_REQUEST_BODY:
             return Refusal(413, "A request body over 64 KiB is refused.", CLOSE)
         if self.server.loopback_only and not is_loopback(host):  # against DNS rebinding
             return Refusal(421, "On loopback, only a loopback Host like localhost is served.", {})
         if self.server.loopback_only and origin and not is_loopback(origin.partition("//")[2]):
             return Refusal(403, "On loopback, only a page from a loopback address may call.", {})
-        header = self.headers.get("Authorization", "").encode("latin-1")
-        if route and route.guarded and not authorized(header, self.server.gateway.config.token):
-            return Refusal(401, "Send Authorization: Bearer <caller token>.",
-                           {"WWW-Authenticate": "Bearer"})
+        unauthorized = route and route.guarded and self.caller_refusal()
+        if unauthorized:
+            return unauthorized
         if route is None:
             if self.request_path == "/register" or "/.well-known/" in self.request_path:
                 return Refusal(404, NO_OAUTH, {})  # OAuth discovery
             paths = ", ".join(self.server.routes)
             return Refusal(404, "No such path; this port serves %s." % paths, {})
         if self.command not in route.methods:
-            return Refusal(405, "Use %s on %s." % (" or ".join(route.methods), self.request_path),
+            text = "Use %s on %s." % (" or ".join(route.methods), self.request_path)
+            return Refusal(405, NO_SSE if self.server.surface == "MCP" else text,
                            {"Allow": ", ".join(route.methods)})
+        return None
+
+    def caller_refusal(self):
+        """A 401 if a caller token is set and the request does not carry it, or None: one never
+        sent told from a wrong one (compared in constant time: no timing hints), never quoted."""
+        if not self.server.gateway.config.token:
+            return None
+        token = bearer_token(self.headers.get("Authorization", "").encode("latin-1"))
+        if token is None:
+            return Refusal(401, "Send Authorization: Bearer <caller token>, the token set in the "
+                           "gateway's CREDITS_GATEWAY_TOKEN.", {"WWW-Authenticate": "Bearer"})
+        if not hmac.compare_digest(token, self.server.gateway.config.token.encode()):
+            return Refusal(401, "The caller token sent is not the one set in the gateway's "
+                           "CREDITS_GATEWAY_TOKEN; send that one as Authorization: Bearer <token>.",
+                           {"WWW-Authenticate": "Bearer"})
         return None
 
     def refuse(self, status, message, headers=None, upstream_status=None):
@@ -998,7 +1048,9 @@ def required(**properties):
 
 
 SCHEMAS = {  # the bodies REST answers, in OpenAPI
-    "Credits": {"type": "object", "description": "OpenRouter's answer as it came: " + EXAMPLE},
+    "Credits": {**required(data=required(total_credits={"type": "number"},
+                                         total_usage={"type": "number"})),
+                "description": "OpenRouter's answer as it came, other keys kept: " + EXAMPLE},
     "Status": required(status={"enum": ["UP", "DOWN"]}),
     "Error": required(error=required(code={"type": "integer"}, message={"type": "string"})),
     "StatusOrError": {"anyOf": [{"$ref": "#/components/schemas/Status"},
@@ -1066,7 +1118,7 @@ INSTRUCTIONS = ("One tool, get-credit-balance, takes no arguments and returns th
 def build_mcp_server(upstream):
     """The MCP server and its one tool; mcp (optional, half a second to import) is imported here."""
     import logging
-    from typing import Any
+    from pydantic import BaseModel, ConfigDict  # pydantic comes with mcp
     from mcp.server.caching import CacheHint
     from mcp.server.mcpserver import MCPServer
     from mcp.types import CallToolResult, TextContent, ToolAnnotations
@@ -1080,15 +1132,28 @@ def build_mcp_server(upstream):
     annotations = ToolAnnotations(read_only_hint=True, destructive_hint=False,
                                   idempotent_hint=True, open_world_hint=True)
 
+    class CreditsData(BaseModel):
+        model_config = ConfigDict(extra="allow")  # keys OpenRouter may add are kept
+        total_credits: float  # in the outputSchema: {"type": "number"}
+        total_usage: float
+
+    class Credits(BaseModel):  # the tool's outputSchema, which the SDK makes from its annotation
+        model_config = ConfigDict(extra="allow")
+        data: CreditsData
+
     @server.tool(name="get-credit-balance", title="Get credit balance",
                  description=TOOL_DESCRIPTION, annotations=annotations)
-    async def get_credit_balance() -> dict[str, Any]:
+    async def get_credit_balance() -> Credits:
         # Async, so that waiting parks no thread (the SDK runs a sync tool in a pool of 40).
         try:
-            return (await upstream.get_async()).credits
+            balance = await upstream.get_async()
         except UpstreamError as error:  # a ToolError would prefix "Error executing tool ..."
             return CallToolResult(is_error=True,
                                   content=[TextContent(type="text", text=error.message)])
+        # The object as it came, which the SDK checks against Credits: a Credits returned would
+        # come out as the model dumps it (50 as 50.0).
+        return CallToolResult(structured_content=balance.credits,
+                              content=[TextContent(type="text", text=balance.body.decode())])
 
     return server
 
@@ -1208,6 +1273,9 @@ class Gateway:
             try:
                 servers[surface] = GatewayServer(self, surface, port, routes, cap)
             except OSError as error:
+                if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
+                    fail(2, "--host %s is no address of this machine (%s); use one that is, "
+                         "or 0.0.0.0 for all." % (self.config.host, error.strerror or error))
                 flag = "--%s-port" % surface.lower()
                 taken[flag] = "port %d for %s (%s)" % (port, surface, error.strerror or error)
         if taken:
@@ -1262,32 +1330,38 @@ class Gateway:
             self.mcp_thread.join(grace)
 
 
+def print_by(text, deadline):
+    """Write `text` to stdout by `deadline` (a time.monotonic()), or OSError. A plain write into
+    a pipe nobody reads blocks for ever once the pipe is full; select() waits only until then."""
+    if sys.stdout is None:  # started with >&-: descriptor 1 may be another file by now
+        raise OSError(errno.EBADF, "it is closed")
+    data = text.encode()
+    while data:
+        if not select.select([], [1], [], max(0, deadline - time.monotonic()))[1]:
+            raise OSError(errno.ETIMEDOUT, "nobody read it within --timeout")
+        # Once select() finds room, a pipe takes PIPE_BUF bytes without blocking.
+        data = data[os.write(1, data[:select.PIPE_BUF]):]
+
+
 def run_once(config):
     """--once: print the balance (indented for a person, one line for a pipe), or exit 1, or 3
-    below --min-balance. A stdout that cannot take it costs one line, not a traceback."""
+    below --min-balance; all within about --timeout. A stdout that cannot take it costs one line
+    (and exit 1 without --min-balance), not a traceback."""
+    deadline = time.monotonic() + config.timeout
     try:
-        credits = SharedCall(config).get().credits  # an inference key's zeros are checked too
+        balance = SharedCall(config).get()  # an inference key's zeros are checked too
     except UpstreamError as error:
         fail(1, error.message)
     try:
-        sys.stdout.write(json.dumps(credits, indent=2 if sys.stdout.isatty() else None) + "\n")
-        sys.stdout.flush()
-        printed = True
-    except (OSError, ValueError, AttributeError) as error:  # AttributeError: stdout is None
-        log("could not write the balance to stdout: %s." % (
-            getattr(error, "strerror", None) or "it is closed"))
-        # stdout to /dev/null: else Python's flush at exit fails too, with "Exception ignored".
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        printed = False
-    if config.min_balance is None:
-        return 0 if printed else 1
-    balance = balance_of(credits)  # the threshold decides, printed or not
-    if balance is None:
-        fail(1, "OpenRouter's answer has no numbers in data.total_credits and data.total_usage.")
-    if balance[0] - balance[1] < config.min_balance:
-        fail(3, "%.2f USD left, below --min-balance %g." % (balance[0] - balance[1],
-                                                            config.min_balance))
+        print_by(json.dumps(balance.credits, indent=2 if os.isatty(1) else None) + "\n", deadline)
+    except OSError as error:
+        log("could not write the balance to stdout: %s." % (error.strerror or error))
+        if config.min_balance is None:
+            return 1
+    total_credits, total_usage = balance_of(balance.credits)  # numbers: SharedCall checked
+    left = total_credits - total_usage  # the threshold decides, printed or not
+    if config.min_balance is not None and left < config.min_balance:
+        fail(3, "%.2f USD left, below --min-balance %g." % (left, config.min_balance))
     return 0
 
 

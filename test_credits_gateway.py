@@ -83,13 +83,23 @@ NON_JSON = "nonjson"  # 200 with an HTML page
 ARRAY = "array"  # 200 with a JSON array
 EMPTY = "empty"  # 200 with an empty body
 DEEP = "deep"  # 200 with 100000 nested JSON arrays
+SURROGATE = "surrogate"  # 200 with CREDITS and a "note" of one lone surrogate escape, "\ud800"
+NESTED = "nested"  # 200 with CREDITS and "tiers", arrays nested 300 deep: JSON Python parses
+EXTRA = "extra"  # 200 with EXTRA_CREDITS: integers, and keys OpenRouter may add
+LONG = "long"  # 200 with CREDITS and a 200,000-character "note": more than a pipe holds
 INFERENCE_KEY = "inference"  # an inference key's: ZEROS from /credits; /key says no management key
 NEW_ACCOUNT = "newaccount"  # a new account's management key: ZEROS from /credits; /key says it is one
 KEY_LOOKUP_FAILS = "keyfail"  # ZEROS from /credits; /key answers 500 "key lookup is down"
 SLOW_ZEROS = "slowzeros"  # INFERENCE_KEY, each of its two answers after 0.6 s
 ZEROS_MODES = (INFERENCE_KEY, NEW_ACCOUNT, KEY_LOOKUP_FAILS, SLOW_ZEROS)  # those that answer ZEROS
+EXTRA_CREDITS = {"data": {"total_credits": 50, "total_usage": 12, "currency": "USD"},
+                 "meta": {"source": "billing"}}
 BODIES = {NON_JSON: b"<html>Bad gateway</html>", ARRAY: b"[1, 2, 3]", EMPTY: b"",
-          DEEP: b"[" * 100000 + b"]" * 100000}
+          DEEP: b"[" * 100000 + b"]" * 100000,
+          SURROGATE: json.dumps(dict(CREDITS, note="\ud800")).encode(),  # "\\ud800": ASCII
+          NESTED: json.dumps(dict(CREDITS, tiers=json.loads("[" * 300 + "]" * 300))).encode(),
+          EXTRA: json.dumps(EXTRA_CREDITS).encode(),
+          LONG: json.dumps(dict(CREDITS, note="x" * 200000)).encode()}
 
 
 class FakeOpenRouter(http.server.BaseHTTPRequestHandler):
@@ -587,10 +597,10 @@ class TestUpstreamMapping(FakeUpstreamTestCase):
         self.assertNotIn("sk-or-v1", error.message)  # not even the part before a cut
         self.assertIn("Authorization: Bearer [redacted]", error.message)
 
-    def test_an_integer_no_float_holds_is_passed_on_but_is_no_balance(self):
-        credits = self.fetch(BIG_INT)
-        self.assertEqual(credits["data"]["total_credits"], 10 ** 400)
-        self.assertIsNone(gateway.balance_of(credits))
+    def test_an_integer_no_float_holds_is_no_balance_and_gets_502(self):
+        error = self.fetch(BIG_INT)
+        self.assertEqual((error.status, error.upstream_status), (502, 200))
+        self.assertEqual(error.message, gateway.NOT_A_BALANCE)
 
 
 # --- REST --------------------------------------------------------------------------
@@ -698,14 +708,22 @@ class TestRest(FakeUpstreamTestCase):
         self.assertNotIn("401", documented)  # no caller token here
         self.assertFalse(description["components"]["securitySchemes"])
 
-    def test_an_upstream_object_is_passed_on_as_is_and_the_description_promises_no_more(self):
-        self.fake.mode = STRINGS
+    def test_an_upstream_object_is_passed_on_as_is_with_the_numbers_the_description_promises(self):
+        self.fake.mode = EXTRA
         status, _, body = request(self.port, "GET", "/v1/credits")
-        self.assertEqual((status, body), (200, b'{"data": {"total_credits": "50.00"}}'))
+        self.assertEqual((status, json.loads(body)), (200, EXTRA_CREDITS))
+        self.assertIs(type(json.loads(body)["data"]["total_credits"]), int)  # 50, not 50.0
         description = json.loads(request(self.port, "GET", "/openapi.json")[2])
         schema = description["components"]["schemas"]["Credits"]
-        self.assertEqual(schema["type"], "object")
-        self.assertFalse({"properties", "required"} & set(schema))  # nothing it does not check
+        data = schema["properties"]["data"]
+        self.assertEqual((schema["required"], data["required"]), (["data"], ["total_credits", "total_usage"]))
+        self.assertEqual({name: data["properties"][name] for name in data["required"]},
+                         {"total_credits": {"type": "number"}, "total_usage": {"type": "number"}})
+        self.assertNotIn("additionalProperties", schema)  # JSON Schema's default: other keys allowed
+        self.assertNotIn("additionalProperties", data)
+        self.fake.mode = STRINGS  # what the description promises is checked: no numbers, a 502
+        status, _, body = request(self.port, "GET", "/v1/credits")
+        self.assertEqual((status, json.loads(body)["error"]["message"]), (502, gateway.NOT_A_BALANCE))
 
     def test_keep_alive_answers_several_requests_on_one_connection(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
@@ -863,6 +881,36 @@ class TestProtection(FakeUpstreamTestCase):
                 async with mcp.Client(transport) as client:
                     return await client.call_tool("get-credit-balance", {})
         self.assertEqual(asyncio.run(call()).structured_content, CREDITS)
+
+    def test_a_wrong_caller_token_is_told_from_a_missing_one_on_both_ports(self):
+        state = start_gateway(self, token="s3cret")
+        requests = {"REST": (state.rest.server_address[1], b"GET /v1/credits HTTP/1.1\r\n%s\r\n")}
+        if state.mcp_status == "ready":
+            requests["MCP"] = (state.mcp.server_address[1], TOOL_CALL.replace(b"\r\n", b"\r\n%s", 1))
+        for surface, (port, raw) in requests.items():
+            messages = {}
+            for sent, header in (("missing", b""), ("other scheme", b"Authorization: Basic s3cret\r\n"),
+                                 ("wrong", b"Authorization: Bearer s3cre\r\n")):
+                status, headers, body = exchange(port, raw % header)
+                self.assertEqual((status, headers["WWW-Authenticate"]), (401, "Bearer"), (surface, sent))
+                messages[sent] = json.loads(body)["error"]["message"]
+                self.assertIn("CREDITS_GATEWAY_TOKEN", messages[sent], (surface, sent))
+                self.assertNotIn("s3cre", messages[sent], (surface, sent))
+            self.assertEqual(messages["missing"], messages["other scheme"], surface)
+            self.assertNotEqual(messages["missing"], messages["wrong"], surface)
+            self.assertIn("Send Authorization: Bearer", messages["missing"], surface)
+            self.assertIn("not the one", messages["wrong"], surface)
+
+    def test_spaces_around_the_caller_token_are_not_part_of_it_on_both_ports(self):
+        state = start_gateway(self, token="s3cret")
+        requests = {"REST": (state.rest.server_address[1], b"GET /v1/credits HTTP/1.1\r\n%s\r\n")}
+        if state.mcp_status == "ready":
+            requests["MCP"] = (state.mcp.server_address[1], TOOL_CALL.replace(b"\r\n", b"\r\n%s", 1))
+        for surface, (port, raw) in requests.items():
+            for header in (b"Authorization: Bearer  s3cret\r\n", b"Authorization: Bearer s3cret \r\n",
+                           b"Authorization: bearer   s3cret  \r\n"):
+                status, _, body = exchange(port, raw % header)
+                self.assertEqual(status, 200, (surface, header, body))
 
     def test_openapi_json_needs_no_token_and_shows_the_bearer_scheme_when_one_is_set(self):
         port = start_gateway(self, "--no-mcp", token="caller-token").rest.server_address[1]
@@ -1333,6 +1381,60 @@ def read_answer(sock):
         return status_line, headers, stream.read(int(headers.get("Content-Length", "0")))
 
 
+def exchange(port, raw):
+    """Send `raw`, one request exactly as written, on a connection of its own: (status, headers,
+    body) of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        status_line, headers, body = read_answer(sock)
+    return int(status_line.split()[1]), headers, body
+
+
+class TestHttpAsTheRfcsHaveIt(FakeUpstreamTestCase):
+    """Requests framed as RFC 9112 and RFC 9110 have them, on both ports: one Host header; a
+    field's value without the spaces around it; a target in absolute form, whose host is the one
+    checked; CONNECT, a method for proxies, refused as such."""
+
+    def setUp(self):
+        super().setUp()
+        state = start_gateway(self)
+        self.ports = {"REST": state.rest.server_address[1]}
+        if state.mcp_status == "ready":
+            self.ports["MCP"] = state.mcp.server_address[1]
+
+    def each_port(self, target=b"", head=b"Host: localhost\r\n", length=b"%d"):
+        """A GET /v1/credits to REST and a tools/call to MCP, each with `head` (header lines) and
+        `target` (before the path): {surface: (status, headers, body)}."""
+        raws = {"REST": b"GET %s/v1/credits HTTP/1.1\r\n%sContent-Length: %s\r\n\r\n" % (
+            target, head, length % 0),
+            "MCP": b"POST %s/mcp HTTP/1.1\r\n%sContent-Type: application/json\r\nAccept: application/json, "
+                   b"text/event-stream\r\nContent-Length: %s\r\n\r\n%s" % (
+                       target, head, length % len(TOOL_CALL_BODY), TOOL_CALL_BODY)}
+        return {surface: exchange(port, raws[surface]) for surface, port in self.ports.items()}
+
+    def test_two_host_headers_get_400_on_both_ports(self):
+        for surface, (status, _, body) in self.each_port(head=b"Host: localhost\r\nHost: evil.example\r\n").items():
+            self.assertEqual((status, json.loads(body)["error"]["code"]), (400, 400), surface)
+            self.assertIn("one Host header", json.loads(body)["error"]["message"], surface)
+
+    def test_a_content_length_with_spaces_around_its_value_is_read(self):
+        for surface, (status, _, body) in self.each_port(length=b" %d  ").items():
+            self.assertEqual(status, 200, (surface, body))
+
+    def test_a_target_in_absolute_form_is_served_and_its_host_is_the_one_checked(self):
+        for surface, port in self.ports.items():
+            target = b"http://localhost:%d" % port
+            self.assertEqual(self.each_port(target)[surface][0], 200, surface)
+            self.assertEqual(self.each_port(b"http://evil.example")[surface][0], 421, surface)
+
+    def test_connect_gets_405_with_allow_on_both_ports(self):
+        for surface, port in self.ports.items():
+            status, headers, body = exchange(port, b"CONNECT openrouter.ai:443 HTTP/1.1\r\n"
+                                                   b"Host: openrouter.ai:443\r\n\r\n")
+            self.assertEqual((status, headers["Allow"]), (405, "POST" if surface == "MCP" else "GET, HEAD"))
+            self.assertIn("CONNECT", json.loads(body)["error"]["message"])
+
+
 class TestEveryRefusalIsDelivered(FakeUpstreamTestCase):
     """A refusal reaches the client whole: one that closes the connection first lets the client
     finish sending (a lingering close), so that no reset destroys the answer; no 100 Continue
@@ -1727,7 +1829,19 @@ class TestMcp(FakeUpstreamTestCase):
         self.assertEqual(tool["annotations"], {"readOnlyHint": True, "destructiveHint": False,
                                                "idempotentHint": True, "openWorldHint": True})
         self.assertEqual(tool["inputSchema"].get("properties"), {})
-        self.assertEqual(tool["outputSchema"]["type"], "object")
+        import jsonschema  # comes with mcp, which checks structured results with it
+        jsonschema.validate(EXTRA_CREDITS, tool["outputSchema"])  # more keys are allowed
+        for data in ({"total_credits": "50.00", "total_usage": 1}, {"total_usage": 1}):
+            with self.assertRaises(jsonschema.ValidationError):  # the two numbers are described
+                jsonschema.validate({"data": data}, tool["outputSchema"])
+
+    def test_a_balance_with_more_keys_comes_as_it_came_and_the_sdk_client_accepts_it(self):
+        self.fake.mode = EXTRA
+        result = self.session(lambda client: client.call_tool("get-credit-balance", {}))
+        self.assertFalse(result.is_error)
+        self.assertEqual(result.structured_content, EXTRA_CREDITS)
+        self.assertIs(type(result.structured_content["data"]["total_credits"]), int)  # 50, not 50.0
+        self.assertEqual([json.loads(block.text) for block in result.content], [EXTRA_CREDITS])
 
     def test_tool_call_returns_the_upstream_object_as_structured_content_and_text(self):
         result = self.session(lambda client: client.call_tool("get-credit-balance", {}))
@@ -1868,6 +1982,38 @@ class TestTrueBalance(FakeUpstreamTestCase):
             self.assertTrue(result.is_error)
             self.assertEqual(result.content[0].text, message)
 
+    @needs_mcp
+    def test_an_object_that_is_no_balance_is_the_same_502_on_rest_mcp_and_stdio(self):
+        """Valid JSON that REST could pass on but MCP could not (a lone surrogate; arrays 300
+        deep), and numbers that are none: every surface answers the same, and nothing crashes."""
+        from mcp.client.stdio import stdio_client  # its errlog keeps what the gateway writes
+        modes = (SURROGATE, NESTED, STRINGS, BIG_INT)
+        rest, mcp_port = self.fresh_gateway()
+        errlog = tempfile.TemporaryFile("w+")
+        self.addCleanup(errlog.close)
+        stdio = mcp.StdioServerParameters(command=sys.executable, args=[
+            GATEWAY, "--stdio", "--base-url", self.fake.base_url], env=environment())
+
+        async def call_in_each_mode(transport):
+            async with mcp.Client(transport) as client:
+                results = {}
+                for mode in modes:
+                    self.fake.mode = mode
+                    results[mode] = await client.call_tool("get-credit-balance", {})
+                return results
+        over_http = asyncio.run(call_in_each_mode("http://127.0.0.1:%d/mcp" % mcp_port))
+        over_stdio = asyncio.run(call_in_each_mode(stdio_client(stdio, errlog=errlog)))
+        for mode in modes:
+            self.fake.mode = mode
+            status, _, body = request(rest, "GET", "/v1/credits")
+            message = json.loads(body)["error"]["message"]
+            self.assertEqual((status, message), (502, gateway.NOT_A_BALANCE), mode)
+            for result in (over_http[mode], over_stdio[mode]):
+                self.assertTrue(result.is_error, mode)
+                self.assertEqual([block.text for block in result.content], [message], mode)
+        errlog.seek(0)
+        self.assertNotIn("Traceback", errlog.read())
+
     def test_a_new_account_with_a_management_key_passes_its_zeros_on(self):
         self.fake.mode = NEW_ACCOUNT
         rest, _ = self.fresh_gateway()
@@ -1982,13 +2128,22 @@ class TestMcpClientsUnstuck(FakeUpstreamTestCase):
     def test_a_missing_token_reaches_the_sdk_client_as_the_gateways_message(self):
         with self.assertRaises(Exception) as caught:
             self.client(lambda client: client.list_tools(), token=None)
-        self.assertIn("Send Authorization: Bearer <caller token>.", repr(caught.exception) + str(caught.exception))
         status, headers, body = mcp_call(self.port)
+        message = json.loads(body)["error"]["message"]
+        self.assertIn(message, repr(caught.exception) + str(caught.exception))
         self.assertEqual((status, headers["WWW-Authenticate"]), (401, "Bearer"))
-        self.assertEqual(json.loads(body)["error"]["message"], "Send Authorization: Bearer <caller token>.")
+        self.assertTrue(message.startswith("Send Authorization: Bearer <caller token>"), message)
         self.assertEqual(json.loads(body)["jsonrpc"], "2.0")
         status, _, body = request(self.rest, "GET", "/v1/credits")  # REST keeps OpenRouter's shape
         self.assertEqual((status, json.loads(body)["error"]["code"]), (401, 401))
+
+    def test_an_sse_client_is_told_that_only_streamable_http_is_served(self):
+        headers = {"Authorization": "Bearer caller-token", "Accept": "text/event-stream"}
+        status, response_headers, body = request(self.port, "GET", "/mcp", headers)
+        self.assertEqual((status, response_headers["Allow"]), (405, "POST"))
+        message = json.loads(body)["error"]["message"]
+        for words in ("streamable HTTP only", "POST JSON-RPC to /mcp", "SSE transport", "not served"):
+            self.assertIn(words, message)
 
     def test_every_refusal_on_the_mcp_port_is_a_json_rpc_error_with_its_http_status(self):
         cases = ((421, {"Host": "evil.example"}, "/mcp"), (404, {}, "/nowhere"), (405, {}, "/mcp"))
@@ -3154,6 +3309,32 @@ class TestCommandLine(FakeUpstreamTestCase):
                 self.assertIn("could not write the balance to stdout", lines[0])
                 self.assertNotIn("Traceback", err)
                 self.assertNotIn("Exception ignored", err)
+
+    def test_once_into_a_pipe_nobody_reads_ends_within_the_timeout_with_one_line(self):
+        self.fake.mode = LONG  # more than the pipe holds: a plain write would wait for ever
+        reader, writer = os.pipe()  # held open, never read
+        self.addCleanup(os.close, reader)
+        started = time.monotonic()
+        proc = self.run_gateway("--once", "--timeout", "2", "--base-url", self.fake.base_url,
+                                stdout=writer)
+        os.close(writer)
+        exits_within(self, proc, started, LIMIT)
+        code, _, err = self.finish(proc)
+        self.assertEqual(code, 1)
+        self.assertIn("could not write the balance to stdout", one_line(self, err))
+
+    def test_a_host_that_is_no_address_of_this_machine_exits_2_naming_host(self):
+        code, _, err = self.finish(self.run_gateway("--host", "192.0.2.1", "--rest-port", "0",
+                                                    "--mcp-port", "0"))  # TEST-NET-1: no one's
+        self.assertEqual(code, 2)
+        self.assertIn("--host 192.0.2.1 is no address of this machine", one_line(self, err))
+
+    def test_a_host_that_does_not_resolve_exits_2_naming_host(self):
+        files = {"/etc/nsswitch.conf": "hosts: files\n", "/etc/hosts": "127.0.0.1 localhost\n"}
+        result = run_in_namespace(self, ["--host", "no-such-host.invalid", "--rest-port", "0",
+                                         "--mcp-port", "0"], environment(), files)
+        self.assertEqual(result["code"], 2, result)
+        self.assertIn("--host no-such-host.invalid is no address", one_line(self, result["err"]))
 
     def test_stdio_with_stdin_closed_exits_1_with_one_line(self):
         if mcp is None:
