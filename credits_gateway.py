@@ -640,6 +640,7 @@ def bearer_token(header):
 Route = collections.namedtuple("Route", "respond methods guarded operation")
 Refusal = collections.namedtuple("Refusal", "status message headers")  # see refusal()
 CLOSE = {"Connection": "close"}  # for a refusal after which the connection cannot go on
+BEARER = {"WWW-Authenticate": "Bearer"}  # for a 401: the scheme the caller token goes in
 
 
 def timeval(seconds):
@@ -817,9 +818,15 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             return Refusal(421, "On loopback, only a loopback Host like localhost is served.", {})
         if self.server.loopback_only and origin and not is_loopback(origin.partition("//")[2]):
             return Refusal(403, "On loopback, only a page from a loopback address may call.", {})
-        unauthorized = route and route.guarded and self.caller_refusal()
-        if unauthorized:
-            return unauthorized
+        token = self.server.gateway.config.token
+        if route and route.guarded and token:  # a token never sent told from a wrong one
+            sent = bearer_token(self.headers.get("Authorization", "").encode("latin-1"))
+            if sent is None:
+                return Refusal(401, "Send Authorization: Bearer <caller token> (the gateway's "
+                               "CREDITS_GATEWAY_TOKEN).", BEARER)
+            if not hmac.compare_digest(sent, token.encode()):  # constant time: no timing hints
+                return Refusal(401, "The caller token is wrong: send the gateway's "
+                               "CREDITS_GATEWAY_TOKEN.", BEARER)
         if route is None:
             if self.request_path == "/register" or "/.well-known/" in self.request_path:
                 return Refusal(404, NO_OAUTH, {})  # OAuth discovery
@@ -829,21 +836,6 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
             text = "Use %s on %s." % (" or ".join(route.methods), self.request_path)
             return Refusal(405, NO_SSE if self.server.surface == "MCP" else text,
                            {"Allow": ", ".join(route.methods)})
-        return None
-
-    def caller_refusal(self):
-        """A 401 if a caller token is set and the request does not carry it, or None: one never
-        sent told from a wrong one (compared in constant time: no timing hints), never quoted."""
-        if not self.server.gateway.config.token:
-            return None
-        token = bearer_token(self.headers.get("Authorization", "").encode("latin-1"))
-        if token is None:
-            return Refusal(401, "Send Authorization: Bearer <caller token>, the token set in the "
-                           "gateway's CREDITS_GATEWAY_TOKEN.", {"WWW-Authenticate": "Bearer"})
-        if not hmac.compare_digest(token, self.server.gateway.config.token.encode()):
-            return Refusal(401, "The caller token sent is not the one set in the gateway's "
-                           "CREDITS_GATEWAY_TOKEN; send that one as Authorization: Bearer <token>.",
-                           {"WWW-Authenticate": "Bearer"})
         return None
 
     def refuse(self, status, message, headers=None, upstream_status=None):

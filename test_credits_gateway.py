@@ -899,7 +899,7 @@ class TestProtection(FakeUpstreamTestCase):
             self.assertEqual(messages["missing"], messages["other scheme"], surface)
             self.assertNotEqual(messages["missing"], messages["wrong"], surface)
             self.assertIn("Send Authorization: Bearer", messages["missing"], surface)
-            self.assertIn("not the one", messages["wrong"], surface)
+            self.assertIn("is wrong", messages["wrong"], surface)
 
     def test_spaces_around_the_caller_token_are_not_part_of_it_on_both_ports(self):
         state = start_gateway(self, token="s3cret")
