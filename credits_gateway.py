@@ -296,9 +296,9 @@ class UpstreamRequest(urllib.request.Request):
 
 
 class UpstreamConnection(http.client.HTTPConnection):
-    """http.client's connection, but connect() takes each step (the name lookup, each address,
-    a proxy's CONNECT, the TLS handshake as a whole) within the flight's deadline, handing each
-    socket to the flight to shut down if a caller stops it. urllib then sends the request on it."""
+    """http.client's connection, but connect() takes each step (lookup and connect, a proxy's
+    CONNECT, the TLS handshake) within the flight's deadline, handing each socket to the flight
+    to shut down if a caller stops it. urllib then sends the request on it."""
 
     def __init__(self, host, timeout, flight, tls):  # timeout: urllib's, unused: see connect()
         self.default_port = 443 if tls else 80  # first: http.client reads host:port with it
@@ -312,35 +312,20 @@ class UpstreamConnection(http.client.HTTPConnection):
         self.tunnel = (host, headers or {})
 
     def connect(self):
-        sock = self.open_socket(self.host, self.port)
+        if not LOOKUP.acquire(timeout=self.flight.time_left()):
+            raise socket.timeout("the name %s was not resolved in time" % self.host)
+        try:  # the connect too: a flight starts only once the last is done or late
+            sock = socket.create_connection((self.host, self.port), self.flight.time_left())
+        finally:
+            LOOKUP.release()
+        sock.settimeout(self.flight.time_left())  # each read and write, until stopped
+        self.flight.hold(sock)
         server_name = self.open_tunnel(sock) if self.tunnel else self.host
         if self.tls:
             sock.settimeout(self.flight.time_left())  # the handshake's deadline, as a whole
             sock = tls_context().wrap_socket(sock, server_hostname=server_name)
             self.flight.hold(sock)
         self.sock = sock
-
-    def open_socket(self, host, port):
-        """socket.create_connection() within the deadline: LOOKUP (see there), then each address."""
-        if not LOOKUP.acquire(timeout=self.flight.time_left()):
-            raise socket.timeout("the name %s was not resolved in time" % host)
-        try:
-            addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        finally:
-            LOOKUP.release()
-        error = OSError("%s has no address" % host)
-        for family, kind, protocol, _, address in addresses:
-            sock = socket.socket(family, kind, protocol)
-            try:
-                sock.settimeout(self.flight.time_left())
-                sock.connect(address)
-                sock.settimeout(self.flight.time_left())  # each read and write, until stopped
-                self.flight.hold(sock)
-                return sock
-            except OSError as failure:
-                sock.close()
-                error = failure
-        raise error
 
     def open_tunnel(self, sock):
         """CONNECT through the proxy: the upstream's host name, or OSError with the answer."""
