@@ -619,15 +619,10 @@ class RequestReader(io.RawIOBase):
     """A client connection's bytes (under the handler's rfile), each read waiting only until the
     request's deadline, so a request trickling in byte by byte ends there too: RequestTimeout."""
 
-    def __init__(self, connection, idle_timeout):
+    def __init__(self, connection):
         super().__init__()
         self.connection = connection  # the client's socket
-        self.idle_timeout = idle_timeout  # --idle-timeout
-        self.deadline = 0.0  # the time.monotonic() by which the request must be in whole
-
-    def start(self):
-        """A request begins: it has --idle-timeout from now to arrive whole."""
-        self.deadline = time.monotonic() + self.idle_timeout
+        self.deadline = 0.0  # the time.monotonic() by which the request must be in whole (begin())
 
     def readable(self):
         return True
@@ -666,7 +661,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         idle_timeout = self.server.gateway.config.idle_timeout  # also each send()'s, at most
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval(idle_timeout))
         self.rfile.close()  # http.server's reader, which knows no deadline, for this one
-        self.reader = RequestReader(self.connection, idle_timeout)
+        self.reader = RequestReader(self.connection)
         self.rfile = io.BufferedReader(self.reader)
 
     def handle(self):
@@ -690,7 +685,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         self.command = None
         self.path = ""
         self.started = time.monotonic()
-        self.reader.start()
+        self.reader.deadline = self.started + self.server.gateway.config.idle_timeout
 
     def handle_one_request(self):
         """Read a request, answer it: 408 if not whole by its deadline, none if it never began."""
