@@ -802,12 +802,12 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
     def send_json(self, status, value, headers=None):
         body = value if isinstance(value, bytes) else json.dumps(value).encode()  # already JSON
-        headers = {"Content-Type": "application/json", **(headers or {})}
-        self.write_answer(status, self.encode_answer(status, body, headers))
+        self.write_answer(status, body, {"Content-Type": "application/json", **(headers or {})})
 
-    def encode_answer(self, status, body, headers):
-        """Head and body as the bytes of one write: send_response() would cost a second write, and
-        date_time_string() three times this strftime."""
+    def write_answer(self, status, body, headers):
+        """The one way out: head and body in one write (send_response() would cost a second, and
+        date_time_string() three times this strftime), then one log line: the method and path
+        only, as a query or a header may hold a secret, unprintables escaped."""
         head = ["HTTP/1.1 %d %s" % (status, self.responses[status][0]),
                 "Server: " + self.server_version,
                 time.strftime("Date: %a, %d %b %Y %H:%M:%S GMT", time.gmtime()),
@@ -816,14 +816,9 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
                  if text and text.isprintable()]  # an empty value, or one with CR or LF: left out
         if headers.get("Connection") == "close":  # as http.server's send_header() does
             self.close_connection = True
-        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (
-            b"" if self.command == "HEAD" else body)
-
-    def write_answer(self, status, payload):
-        """The one way out: write an answer (or what is left of it), then log it in one line: the
-        method and path only, as a query or a header may hold a secret, unprintables escaped."""
-        if payload:  # a client that does not take it within --idle-timeout is dropped
-            self.wfile.write(payload)
+        head = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        # A client that does not take it within --idle-timeout is dropped (setup()'s SO_SNDTIMEO).
+        self.wfile.write(head if self.command == "HEAD" else head + body)
         if not self.server.gateway.config.quiet:
             method = urllib.parse.quote(self.command or "-", safe="")
             path = urllib.parse.quote(self.request_path, safe="/%") or "-"
@@ -958,8 +953,8 @@ def get_metrics(gateway, handler):
            *[('{status="%s"}' % status, count) for status, count in calls])
     metric("credits_gateway_build_info", "gauge", "Always 1; the gateway's version is its label.",
            ('{version="%s"}' % __version__, 1))
-    handler.write_answer(200, handler.encode_answer(200, ("\n".join(lines) + "\n").encode(), {
-        "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"}))
+    handler.write_answer(200, ("\n".join(lines) + "\n").encode(), {
+        "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"})
 
 
 def get_ready(gateway, handler):
@@ -1083,7 +1078,7 @@ def build_mcp_app(upstream):
 
 
 async def call_app(app, handler):
-    """Run one request through the ASGI app, on the MCP loop: (status, the answer's bytes). The
+    """Run one request through the ASGI app, on the MCP loop: (status, body, headers). The
     handler's thread writes them: a client that does not read must never hold up the loop."""
     import asyncio  # here and below, not at the top, as in SharedCall.get_async()
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -1091,33 +1086,29 @@ async def call_app(app, handler):
              "path": handler.request_path, "query_string": b"",  # /mcp takes no query
              "headers": [(name.lower().encode("latin-1"), value.encode("latin-1"))
                          for name, value in handler.headers.items()]}
-    request = {"type": "http.request", "body": handler.body}  # given once, then None
+    requests = [{"type": "http.request", "body": handler.body}]  # the body, given once
     answered = asyncio.Event()
-    status = None
-    headers = {}
+    start = {}  # the answer's http.response.start message
     body = []
 
     async def receive():
-        nonlocal request
-        if request:
-            message, request = request, None
-            return message
+        if requests:
+            return requests.pop()
         await answered.wait()  # the body comes once; returning it again would spin the loop
         return {"type": "http.disconnect"}
 
     async def send(message):
-        nonlocal status
         if message["type"] == "http.response.start":
-            status = message["status"]
-            headers.update((name.decode("latin-1").title(), value.decode("latin-1"))
-                           for name, value in message["headers"] if name != b"content-length")
-            return
-        body.append(message.get("body", b""))
-        if not message.get("more_body"):
-            answered.set()
+            start.update(message)
+        else:
+            body.append(message.get("body", b""))
+            if not message.get("more_body"):
+                answered.set()
 
     await app(scope, receive, send)
-    return status, handler.encode_answer(status, b"".join(body), headers)
+    headers = {name.decode("latin-1").title(): value.decode("latin-1")
+               for name, value in start["headers"] if name != b"content-length"}
+    return start["status"], b"".join(body), headers
 
 
 def post_mcp(gateway, handler):
