@@ -876,13 +876,12 @@ class GatewayServer(http.server.ThreadingHTTPServer):
                 "--max-connections, or LimitNOFILE if the open-file limit lowered it)."
                 % (self.cap, self.surface))
 
-    def url(self, path):
-        """Where this port answers `path`, as a client writes it: http://[::1]:8080/v1/credits."""
-        host, port = self.server_address[:2]
-        return "http://%s:%d%s" % ("[%s]" % host if ":" in host else host, port, path)
-
-    def serve(self):
+    def serve(self, path):
+        """Serve, then log where `path` is, as a client writes it: http://[::1]:8080/v1/credits."""
         threading.Thread(target=self.serve_forever, args=(0.1,), daemon=True).start()
+        host, port = self.server_address[:2]
+        host = "[%s]" % host if ":" in host else host
+        log("%s listening on http://%s:%d%s" % (self.surface, host, port, path))
 
     def close(self, grace):
         """Stop accepting, then give requests in flight `grace` seconds; idle connections just go.
@@ -1190,8 +1189,7 @@ class Gateway:
         self.mcp = servers.get("MCP")
 
     def serve_rest(self):
-        self.rest.serve()
-        log("REST listening on " + self.rest.url("/v1/credits"))
+        self.rest.serve("/v1/credits")
         if not self.rest.loopback_only and not self.config.token:
             log("warning: listening on %s with no CREDITS_GATEWAY_TOKEN: anyone who can reach "
                 "it can read the balance." % self.config.host)
@@ -1219,9 +1217,8 @@ class Gateway:
         async with app.router.lifespan_context(app):
             if self.stopped.is_set():  # stopped while mcp was importing
                 return
-            self.mcp.serve()
-            self.mcp_status = "ready"  # first: whoever reads the line below finds it UP
-            log("MCP listening on " + self.mcp.url("/mcp"))
+            self.mcp_status = "ready"  # first: whoever reads serve()'s line finds it UP
+            self.mcp.serve("/mcp")
             await self.mcp_loop.run_in_executor(None, self.stopped.wait)
             await self.mcp_loop.run_in_executor(None, self.mcp.close, self.config.timeout + 1)
 
