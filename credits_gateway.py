@@ -159,8 +159,7 @@ def parse_config(argv=None, environ=os.environ):
 
 
 def check_values(config, name):
-    """Exit 2 with one line, naming the flag or variable (`name`), on a value out of range, a flag
-    without its partner, or a base URL urllib cannot send. cache_ttl becomes a number."""
+    """Exit 2 on a bad value, naming its flag or variable (`name`); cache_ttl becomes a float."""
     try:
         config.cache_ttl = float(config.cache_ttl)
     except ValueError:
@@ -510,8 +509,7 @@ class SharedCall:
             return self.flight
 
     def fly(self, flight):
-        """Make the call and count it (first, so that a scrape waiting on it counts it too), then
-        hand its outcome, whatever it is, to every caller of `flight`."""
+        """Make the call, count it (first: a scrape waiting on it sees it), answer every caller."""
         error = None
         try:
             balance = self.fetch(flight)
@@ -648,7 +646,6 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     request (refusal()) or has its Route answer; every answer leaves in one write. State:
 
     - reader: the RequestReader under rfile, which keeps the request's deadline;
-    - admitted: whether the connection holds one of its port's --max-connections slots;
     - started: the time.monotonic() when the request began (the access log's clock);
     - body: the request's body, once read."""
 
@@ -666,9 +663,9 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
     def handle(self):
         # A client that has just closed may not have freed its slot yet: wait a moment for it.
-        self.admitted = self.server.slots.acquire(timeout=0.1)
+        admitted = self.server.slots.acquire(timeout=0.1)  # one of --max-connections
         try:
-            if self.admitted:
+            if admitted:
                 super().handle()  # handle_one_request(), until the connection is to close
             else:
                 self.begin()
@@ -677,7 +674,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         except (ConnectionError, BlockingIOError):  # BlockingIOError: SO_SNDTIMEO
             pass  # the client went away, or stopped reading: nothing to answer or report
         finally:
-            if self.admitted:
+            if admitted:
                 self.server.slots.release()
 
     def begin(self):
@@ -817,7 +814,6 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         if headers.get("Connection") == "close":  # as http.server's send_header() does
             self.close_connection = True
         head = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
-        # A client that does not take it within --idle-timeout is dropped (setup()'s SO_SNDTIMEO).
         self.wfile.write(head if self.command == "HEAD" else head + body)
         if not self.server.gateway.config.quiet:
             method = urllib.parse.quote(self.command or "-", safe="")
