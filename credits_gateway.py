@@ -280,8 +280,8 @@ class Flight:
 
 
 # getaddrinfo() cannot be interrupted, and a resolver that never answers holds it 10 s (glibc's
-# 5 s, twice). So one lookup at a time, which others wait for only as long as their deadline
-# allows: a stalled resolver holds one thread, not one per call.
+# 5 s, twice). So one lookup (with its connect) at a time, which others wait for only as long as
+# their deadline allows: a stalled resolver holds one thread, not one per call.
 LOOKUP = threading.Lock()
 
 
