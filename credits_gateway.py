@@ -165,8 +165,7 @@ def parse_config(argv=None, environ=os.environ):
 
 
 def check_values(config, name):
-    """Exit 2 with one line, naming the flag or variable (`name`), on a value out of range, a flag
-    without its partner, or a base URL urllib cannot send. cache_ttl becomes a number."""
+    """Exit 2 on a bad value, naming its flag or variable (`name`); cache_ttl becomes a float."""
     try:
         config.cache_ttl = float(config.cache_ttl)
     except ValueError:
@@ -287,8 +286,8 @@ class Flight:
 
 
 # getaddrinfo() cannot be interrupted, and a resolver that never answers holds it 10 s (glibc's
-# 5 s, twice). So one lookup at a time, which others wait for only as long as their deadline
-# allows: a stalled resolver holds one thread, not one per call.
+# 5 s, twice). So one lookup (with its connect) at a time, which others wait for only as long as
+# their deadline allows: a stalled resolver holds one thread, not one per call.
 LOOKUP = threading.Lock()
 
 
@@ -302,9 +301,9 @@ class UpstreamRequest(urllib.request.Request):
 
 
 class UpstreamConnection(http.client.HTTPConnection):
-    """http.client's connection, but connect() takes each step (the name lookup, each address,
-    a proxy's CONNECT, the TLS handshake as a whole) within the flight's deadline, handing each
-    socket to the flight to shut down if a caller stops it. urllib then sends the request on it."""
+    """http.client's connection, but connect() takes each step (lookup and connect, a proxy's
+    CONNECT, the TLS handshake) within the flight's deadline, handing each socket to the flight
+    to shut down if a caller stops it. urllib then sends the request on it."""
 
     def __init__(self, host, timeout, flight, tls):  # timeout: urllib's, unused: see connect()
         self.default_port = 443 if tls else 80  # first: http.client reads host:port with it
@@ -318,35 +317,20 @@ class UpstreamConnection(http.client.HTTPConnection):
         self.tunnel = (host, headers or {})
 
     def connect(self):
-        sock = self.open_socket(self.host, self.port)
+        if not LOOKUP.acquire(timeout=self.flight.time_left()):
+            raise socket.timeout("the name %s was not resolved in time" % self.host)
+        try:  # the connect too: a flight starts only once the last is done or late
+            sock = socket.create_connection((self.host, self.port), self.flight.time_left())
+        finally:
+            LOOKUP.release()
+        sock.settimeout(self.flight.time_left())  # each read and write, until stopped
+        self.flight.hold(sock)
         server_name = self.open_tunnel(sock) if self.tunnel else self.host
         if self.tls:
             sock.settimeout(self.flight.time_left())  # the handshake's deadline, as a whole
             sock = tls_context().wrap_socket(sock, server_hostname=server_name)
             self.flight.hold(sock)
         self.sock = sock
-
-    def open_socket(self, host, port):
-        """socket.create_connection() within the deadline: LOOKUP (see there), then each address."""
-        if not LOOKUP.acquire(timeout=self.flight.time_left()):
-            raise socket.timeout("the name %s was not resolved in time" % host)
-        try:
-            addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        finally:
-            LOOKUP.release()
-        error = OSError("%s has no address" % host)
-        for family, kind, protocol, _, address in addresses:
-            sock = socket.socket(family, kind, protocol)
-            try:
-                sock.settimeout(self.flight.time_left())
-                sock.connect(address)
-                sock.settimeout(self.flight.time_left())  # each read and write, until stopped
-                self.flight.hold(sock)
-                return sock
-            except OSError as failure:
-                sock.close()
-                error = failure
-        raise error
 
     def open_tunnel(self, sock):
         """CONNECT through the proxy: the upstream's host name, or OSError with the answer."""
@@ -539,8 +523,7 @@ class SharedCall:
             return self.flight
 
     def fly(self, flight):
-        """Make the call and count it (first, so that a scrape waiting on it counts it too), then
-        hand its outcome, whatever it is, to every caller of `flight`."""
+        """Make the call, count it (first: a scrape waiting on it sees it), answer every caller."""
         error = None
         try:
             balance = self.fetch(flight)
@@ -657,15 +640,10 @@ class RequestReader(io.RawIOBase):
     """A client connection's bytes (under the handler's rfile), each read waiting only until the
     request's deadline, so a request trickling in byte by byte ends there too: RequestTimeout."""
 
-    def __init__(self, connection, idle_timeout):
+    def __init__(self, connection):
         super().__init__()
         self.connection = connection  # the client's socket
-        self.idle_timeout = idle_timeout  # --idle-timeout
-        self.deadline = 0.0  # the time.monotonic() by which the request must be in whole
-
-    def start(self):
-        """A request begins: it has --idle-timeout from now to arrive whole."""
-        self.deadline = time.monotonic() + self.idle_timeout
+        self.deadline = 0.0  # the time.monotonic() by which the request must be in whole (begin())
 
     def readable(self):
         return True
@@ -691,7 +669,6 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
     request (refusal()) or has its Route answer; every answer leaves in one write. State:
 
     - reader: the RequestReader under rfile, which keeps the request's deadline;
-    - admitted: whether the connection holds one of its port's --max-connections slots;
     - started: the time.monotonic() when the request began (the access log's clock);
     - body: the request's body, once read."""
 
@@ -704,14 +681,14 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         idle_timeout = self.server.gateway.config.idle_timeout  # also each send()'s, at most
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval(idle_timeout))
         self.rfile.close()  # http.server's reader, which knows no deadline, for this one
-        self.reader = RequestReader(self.connection, idle_timeout)
+        self.reader = RequestReader(self.connection)
         self.rfile = io.BufferedReader(self.reader)
 
     def handle(self):
         # A client that has just closed may not have freed its slot yet: wait a moment for it.
-        self.admitted = self.server.slots.acquire(timeout=0.1)
+        admitted = self.server.slots.acquire(timeout=0.1)  # one of --max-connections
         try:
-            if self.admitted:
+            if admitted:
                 super().handle()  # handle_one_request(), until the connection is to close
             else:
                 self.begin()
@@ -720,7 +697,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         except (ConnectionError, BlockingIOError):  # BlockingIOError: SO_SNDTIMEO
             pass  # the client went away, or stopped reading: nothing to answer or report
         finally:
-            if self.admitted:
+            if admitted:
                 self.server.slots.release()
 
     def begin(self):
@@ -728,7 +705,7 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         self.command = None
         self.path = ""
         self.started = time.monotonic()
-        self.reader.start()
+        self.reader.deadline = self.started + self.server.gateway.config.idle_timeout
 
     def handle_one_request(self):
         """Read a request, answer it: 408 if not whole by its deadline, none if it never began."""
@@ -864,12 +841,12 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
     def send_json(self, status, value, headers=None):
         body = value if isinstance(value, bytes) else json.dumps(value).encode()  # already JSON
-        headers = {"Content-Type": "application/json", **(headers or {})}
-        self.write_answer(status, self.encode_answer(status, body, headers))
+        self.write_answer(status, body, {"Content-Type": "application/json", **(headers or {})})
 
-    def encode_answer(self, status, body, headers):
-        """Head and body as the bytes of one write: send_response() would cost a second write, and
-        date_time_string() three times this strftime."""
+    def write_answer(self, status, body, headers):
+        """The one way out: head and body in one write (send_response() would cost a second, and
+        date_time_string() three times this strftime), then one log line: the method and path
+        only, as a query or a header may hold a secret, unprintables escaped."""
         head = ["HTTP/1.1 %d %s" % (status, self.responses[status][0]),
                 "Server: " + self.server_version,
                 time.strftime("Date: %a, %d %b %Y %H:%M:%S GMT", time.gmtime()),
@@ -878,14 +855,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
                  if text and text.isprintable()]  # an empty value, or one with CR or LF: left out
         if headers.get("Connection") == "close":  # as http.server's send_header() does
             self.close_connection = True
-        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (
-            b"" if self.command == "HEAD" else body)
-
-    def write_answer(self, status, payload):
-        """The one way out: write an answer (or what is left of it), then log it in one line: the
-        method and path only, as a query or a header may hold a secret, unprintables escaped."""
-        if payload:  # a client that does not take it within --idle-timeout is dropped
-            self.wfile.write(payload)
+        head = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head if self.command == "HEAD" else head + body)
         if not self.server.gateway.config.quiet:
             method = urllib.parse.quote(self.command or "-", safe="")
             path = urllib.parse.quote(self.request_path, safe="/%") or "-"
@@ -943,13 +914,12 @@ class GatewayServer(http.server.ThreadingHTTPServer):
                 "--max-connections, or LimitNOFILE if the open-file limit lowered it)."
                 % (self.cap, self.surface))
 
-    def url(self, path):
-        """Where this port answers `path`, as a client writes it: http://[::1]:8080/v1/credits."""
-        host, port = self.server_address[:2]
-        return "http://%s:%d%s" % ("[%s]" % host if ":" in host else host, port, path)
-
-    def serve(self):
+    def serve(self, path):
+        """Serve, then log where `path` is, as a client writes it: http://[::1]:8080/v1/credits."""
         threading.Thread(target=self.serve_forever, args=(0.1,), daemon=True).start()
+        host, port = self.server_address[:2]
+        host = "[%s]" % host if ":" in host else host
+        log("%s listening on http://%s:%d%s" % (self.surface, host, port, path))
 
     def close(self, grace):
         """Stop accepting, then give requests in flight `grace` seconds; idle connections just go.
@@ -1020,8 +990,8 @@ def get_metrics(gateway, handler):
            *[('{status="%s"}' % status, count) for status, count in calls])
     metric("credits_gateway_build_info", "gauge", "Always 1; the gateway's version is its label.",
            ('{version="%s"}' % __version__, 1))
-    handler.write_answer(200, handler.encode_answer(200, ("\n".join(lines) + "\n").encode(), {
-        "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"}))
+    handler.write_answer(200, ("\n".join(lines) + "\n").encode(), {
+        "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"})
 
 
 def get_ready(gateway, handler):
@@ -1160,7 +1130,7 @@ def build_mcp_app(upstream):
 
 
 async def call_app(app, handler):
-    """Run one request through the ASGI app, on the MCP loop: (status, the answer's bytes). The
+    """Run one request through the ASGI app, on the MCP loop: (status, body, headers). The
     handler's thread writes them: a client that does not read must never hold up the loop."""
     import asyncio  # here and below, not at the top, as in SharedCall.get_async()
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -1168,33 +1138,29 @@ async def call_app(app, handler):
              "path": handler.request_path, "query_string": b"",  # /mcp takes no query
              "headers": [(name.lower().encode("latin-1"), value.encode("latin-1"))
                          for name, value in handler.headers.items()]}
-    request = {"type": "http.request", "body": handler.body}  # given once, then None
+    requests = [{"type": "http.request", "body": handler.body}]  # the body, given once
     answered = asyncio.Event()
-    status = None
-    headers = {}
+    start = {}  # the answer's http.response.start message
     body = []
 
     async def receive():
-        nonlocal request
-        if request:
-            message, request = request, None
-            return message
+        if requests:
+            return requests.pop()
         await answered.wait()  # the body comes once; returning it again would spin the loop
         return {"type": "http.disconnect"}
 
     async def send(message):
-        nonlocal status
         if message["type"] == "http.response.start":
-            status = message["status"]
-            headers.update((name.decode("latin-1").title(), value.decode("latin-1"))
-                           for name, value in message["headers"] if name != b"content-length")
-            return
-        body.append(message.get("body", b""))
-        if not message.get("more_body"):
-            answered.set()
+            start.update(message)
+        else:
+            body.append(message.get("body", b""))
+            if not message.get("more_body"):
+                answered.set()
 
     await app(scope, receive, send)
-    return status, handler.encode_answer(status, b"".join(body), headers)
+    headers = {name.decode("latin-1").title(): value.decode("latin-1")
+               for name, value in start["headers"] if name != b"content-length"}
+    return start["status"], b"".join(body), headers
 
 
 def post_mcp(gateway, handler):
@@ -1279,8 +1245,7 @@ class Gateway:
         self.mcp = servers.get("MCP")
 
     def serve_rest(self):
-        self.rest.serve()
-        log("REST listening on " + self.rest.url("/v1/credits"))
+        self.rest.serve("/v1/credits")
         if not self.rest.loopback_only and not self.config.token:
             log("warning: listening on %s with no CREDITS_GATEWAY_TOKEN: anyone who can reach "
                 "it can read the balance." % self.config.host)
@@ -1308,9 +1273,8 @@ class Gateway:
         async with app.router.lifespan_context(app):
             if self.stopped.is_set():  # stopped while mcp was importing
                 return
-            self.mcp.serve()
-            self.mcp_status = "ready"  # first: whoever reads the line below finds it UP
-            log("MCP listening on " + self.mcp.url("/mcp"))
+            self.mcp_status = "ready"  # first: whoever reads serve()'s line finds it UP
+            self.mcp.serve("/mcp")
             await self.mcp_loop.run_in_executor(None, self.stopped.wait)
             await self.mcp_loop.run_in_executor(None, self.mcp.close, self.config.timeout + 1)
 
