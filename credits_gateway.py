@@ -61,7 +61,9 @@ MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
 MAX_UPSTREAM_BODY = 1024 * 1024  # a credit balance is a few hundred bytes
 MAX_REQUEST_BODY = 64 * 1024  # an MCP request is a few hundred bytes; GET needs none
 EXAMPLE = '{"data": {"total_credits": X, "total_usage": Y}}'  # OpenRouter's answer today
-MAX_NESTING = 16  # levels of arrays and objects in a balance (2 today); pydantic, for MCP, has 255
+# A balance REST could pass on but MCP could not (pydantic refuses a lone surrogate, and more than
+# 255 levels) is none: REST and MCP must say the same. OpenRouter's nests 2 levels deep.
+MAX_NESTING = 16
 NOT_A_BALANCE = ("OpenRouter answered 200, but not with a balance: %s with numbers X and Y, nested "
                  "at most %d levels deep, its text in UTF-8." % (EXAMPLE, MAX_NESTING))
 BUSY = "The gateway is busy; retry in a second."  # past --max-connections, with Retry-After
@@ -541,10 +543,9 @@ class SharedCall:
             self.last = self.last if error else flight
 
     def fetch(self, flight):
-        """A new Balance, or UpstreamError. For two zeros, which OpenRouter has been seen to answer
-        an inference key with (not its documented 403), GET /key, asked once, tells its kind.
-        Any other object that REST could pass on but MCP could not (pydantic would refuse it) is
-        no balance either: both surfaces give the same 502."""
+        """A new Balance, or UpstreamError: 502 for an object that is no balance (see MAX_NESTING).
+        For two zeros, which OpenRouter has been seen to answer an inference key with (not its
+        documented 403), GET /key, asked once, tells its kind."""
         credits = fetch_credits(self.config, "/credits", flight)
         numbers = balance_of(credits)
         try:  # encoded once, here: every caller sharing this call, or reusing it, sends these bytes
@@ -777,10 +778,10 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         if not self.path.startswith("/"):  # absolute form, as to a proxy: RFC 9112 3.2.2
             host = urllib.parse.urlsplit(self.path).netloc or host  # then it names the host
         origin = self.headers.get("Origin")
-        if self.command == "CONNECT":  # HTTP's, but a proxy's: no tunnel here
+        if self.command == "CONNECT":  # HTTP's, but a proxy's: this port's paths take others
             allow = sorted({method for route in self.server.routes.values()
                             for method in route.methods})
-            return Refusal(405, "This gateway is no proxy: CONNECT is not served.",
+            return Refusal(405, "This is no proxy: CONNECT is not served.",
                            {"Allow": ", ".join(allow), **CLOSE})
         if self.command not in METHODS:
             return Refusal(501, "Unsupported method (%s)." % self.command, CLOSE)
