@@ -882,12 +882,17 @@ class TestProtection(FakeUpstreamTestCase):
                     return await client.call_tool("get-credit-balance", {})
         self.assertEqual(asyncio.run(call()).structured_content, CREDITS)
 
-    def test_a_wrong_caller_token_is_told_from_a_missing_one_on_both_ports(self):
-        state = start_gateway(self, token="s3cret")
+    def requests_with_a_header(self, token):
+        """A gateway with the caller `token`: for each port, (the port, a request to it, raw,
+        with %s for a header line): GET /v1/credits on REST, tools/call on MCP."""
+        state = start_gateway(self, token=token)
         requests = {"REST": (state.rest.server_address[1], b"GET /v1/credits HTTP/1.1\r\n%s\r\n")}
         if state.mcp_status == "ready":
             requests["MCP"] = (state.mcp.server_address[1], TOOL_CALL.replace(b"\r\n", b"\r\n%s", 1))
-        for surface, (port, raw) in requests.items():
+        return requests
+
+    def test_a_wrong_caller_token_is_told_from_a_missing_one_on_both_ports(self):
+        for surface, (port, raw) in self.requests_with_a_header(token="s3cret").items():
             messages = {}
             for sent, header in (("missing", b""), ("other scheme", b"Authorization: Basic s3cret\r\n"),
                                  ("wrong", b"Authorization: Bearer s3cre\r\n")):
@@ -902,11 +907,7 @@ class TestProtection(FakeUpstreamTestCase):
             self.assertIn("is wrong", messages["wrong"], surface)
 
     def test_spaces_around_the_caller_token_are_not_part_of_it_on_both_ports(self):
-        state = start_gateway(self, token="s3cret")
-        requests = {"REST": (state.rest.server_address[1], b"GET /v1/credits HTTP/1.1\r\n%s\r\n")}
-        if state.mcp_status == "ready":
-            requests["MCP"] = (state.mcp.server_address[1], TOOL_CALL.replace(b"\r\n", b"\r\n%s", 1))
-        for surface, (port, raw) in requests.items():
+        for surface, (port, raw) in self.requests_with_a_header(token="s3cret").items():
             for header in (b"Authorization: Bearer  s3cret\r\n", b"Authorization: Bearer s3cret \r\n",
                            b"Authorization: bearer   s3cret  \r\n"):
                 status, _, body = exchange(port, raw % header)
