@@ -67,7 +67,6 @@ MAX_NESTING = 16
 NOT_A_BALANCE = ("OpenRouter answered 200, but not with a balance: %s with numbers X and Y, nested "
                  "at most %d levels deep, its text in UTF-8." % (EXAMPLE, MAX_NESTING))
 BUSY = "The gateway is busy; retry in a second."  # past --max-connections, with Retry-After
-TOO_SLOW = "The request did not arrive whole within --idle-timeout."
 LINGER = 2.0  # seconds a refused client gets to finish sending (nginx's lingering_time is 30)
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "QUERY")  # or 501
 NO_OAUTH = ("This gateway has no OAuth: send its caller token as Authorization: Bearer <token> "
@@ -261,7 +260,7 @@ class Flight:
         self.outcome.set_running_or_notify_cancel()
         self.deadline = deadline  # the time.monotonic() by which the whole answer is in
         self.lock = threading.Lock()  # for the two below
-        self.sock = None  # the socket the call reads now, once it has one
+        self.connection = None  # the UpstreamConnection of the call, once it has one
         self.stopped = False  # whether a caller stopped it at its deadline
 
     def time_left(self):
@@ -271,24 +270,23 @@ class Flight:
             raise socket.timeout("timed out")
         return left
 
-    def hold(self, sock):
-        """Make `sock` the one stop() shuts down (at once, if the call was stopped already)."""
+    def hold(self, connection):
+        """Make `connection` the one whose socket stop() shuts down."""
         with self.lock:
-            self.sock = sock
-        if self.stopped:
-            self.stop()
+            self.connection = connection
 
     def stop(self):
         """End the call: a read blocked on its socket, in the flight's thread, returns at once as
         at the end of the stream (shutdown() does that, TLS or not; close() would not)."""
         with self.lock, contextlib.suppress(OSError):  # OSError: already closed
             self.stopped = True
-            if self.sock:
-                self.sock.shutdown(socket.SHUT_RDWR)
+            sock = self.connection and self.connection.sock  # None before the connect, or after
+            if sock:
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 # getaddrinfo() cannot be interrupted, and a resolver that never answers holds it 10 s (glibc's
-# 5 s, twice). So one lookup (with its connect) at a time, which others wait for only as long as
+# 5 s, twice). So one connect (its lookup first) at a time, which others wait for only as long as
 # their deadline allows: a stalled resolver holds one thread, not one per call.
 LOOKUP = threading.Lock()
 
@@ -303,52 +301,28 @@ class UpstreamRequest(urllib.request.Request):
 
 
 class UpstreamConnection(http.client.HTTPConnection):
-    """http.client's connection, but connect() takes each step (lookup and connect, a proxy's
-    CONNECT, the TLS handshake) within the flight's deadline, handing each socket to the flight
-    to shut down if a caller stops it. urllib then sends the request on it."""
+    """http.client's connection, that its flight can stop at any step: connect() hands the flight
+    this connection first, and stop() shuts down whatever socket it has then (in a proxy's
+    CONNECT, a TLS handshake, or the answer). Each step gets what is left of the time."""
 
-    def __init__(self, host, timeout, flight, tls):  # timeout: urllib's, unused: see connect()
-        self.default_port = 443 if tls else 80  # first: http.client reads host:port with it
-        super().__init__(host)
+    def __init__(self, host, flight, **options):  # options: urllib's timeout, TLS's context
+        super().__init__(host, **options)
         self.flight = flight  # whose deadline each step keeps
-        self.tls = tls  # whether to speak TLS to the upstream
-        self.tunnel = None  # for HTTPS through a proxy: (host[:port], headers) to CONNECT to
-
-    def set_tunnel(self, host, port=None, headers=None):
-        """urllib's ProxyHandler asks for a tunnel through the proxy we connect to."""
-        self.tunnel = (host, headers or {})
 
     def connect(self):
+        self.flight.hold(self)
         if not LOOKUP.acquire(timeout=self.flight.time_left()):
             raise socket.timeout("the name %s was not resolved in time" % self.host)
-        try:  # the connect too: a flight starts only once the last is done or late
-            sock = socket.create_connection((self.host, self.port), self.flight.time_left())
+        try:  # the steps after the lookup too: a flight starts only once the last is done or late
+            self.timeout = self.flight.time_left()  # what http.client gives each step
+            super().connect()  # the lookup and connect, a proxy's CONNECT, for HTTPS the handshake
         finally:
             LOOKUP.release()
-        sock.settimeout(self.flight.time_left())  # each read and write, until stopped
-        self.flight.hold(sock)
-        server_name = self.open_tunnel(sock) if self.tunnel else self.host
-        if self.tls:
-            sock.settimeout(self.flight.time_left())  # the handshake's deadline, as a whole
-            sock = tls_context().wrap_socket(sock, server_hostname=server_name)
-            self.flight.hold(sock)
-        self.sock = sock
+        self.sock.settimeout(self.flight.time_left())  # each read and write, until stopped
 
-    def open_tunnel(self, sock):
-        """CONNECT through the proxy: the upstream's host name, or OSError with the answer."""
-        target, headers = self.tunnel
-        name = urllib.parse.urlsplit("//" + target)
-        if name.port is None:
-            target += ":%d" % self.default_port
-        head = ["CONNECT %s HTTP/1.1" % target, "Host: " + target]
-        head += ["%s: %s" % header for header in headers.items()]  # Proxy-Authorization
-        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
-        with sock.makefile("rb") as answer:  # the status line, then headers we need not read
-            status = answer.readline(65537).decode("latin-1").partition(" ")[2].strip()
-            http.client.parse_headers(answer)
-        if not status.startswith("200"):
-            raise OSError("Tunnel connection failed: " + (status or "no answer"))
-        return name.hostname
+
+class UpstreamTLSConnection(UpstreamConnection, http.client.HTTPSConnection):
+    """The same for HTTPS: http.client's TLS, with tls_context()."""
 
 
 class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
@@ -356,11 +330,12 @@ class UpstreamHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler,
     """urllib's, with UpstreamConnection and no redirects (urllib would send the key to any
     Location): a 3xx comes as an HTTPError. build_opener() drops the defaults it subclasses."""
 
-    def open_connection(self, request):  # urllib calls it as http_open() and https_open()
-        tls = request.type == "https"
-        return self.do_open(UpstreamConnection, request, flight=request.flight, tls=tls)
+    def http_open(self, request):
+        return self.do_open(UpstreamConnection, request, flight=request.flight)
 
-    http_open = https_open = open_connection
+    def https_open(self, request):
+        return self.do_open(UpstreamTLSConnection, request, flight=request.flight,
+                            context=tls_context())
 
     def redirect_request(self, *args):
         return None
@@ -575,8 +550,6 @@ class SharedCall:
         """For the MCP loop: the same, but no thread waits."""
         import asyncio  # here, not at the top: REST alone starts sooner and smaller
         flight = self.join()
-        if flight.outcome.done():  # a reused success: wait_for() would first yield to the loop
-            return flight.outcome.result()
         try:
             return await asyncio.wait_for(asyncio.wrap_future(flight.outcome),
                                           flight.deadline - time.monotonic())
@@ -633,13 +606,9 @@ def timeval(seconds):
     return struct.pack("ll", microseconds // 1000000, microseconds % 1000000)
 
 
-class RequestTimeout(Exception):
-    """A client's request did not arrive whole by its idle deadline."""
-
-
 class RequestReader(io.RawIOBase):
     """A client connection's bytes (under the handler's rfile), each read waiting only until the
-    request's deadline, so a request trickling in byte by byte ends there too: RequestTimeout."""
+    request's deadline, so a request trickling in byte by byte ends there too: TimeoutError."""
 
     def __init__(self, connection):
         super().__init__()
@@ -650,17 +619,17 @@ class RequestReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer):
-        """Read what has come, up to len(buffer) bytes; b"" at the end; RequestTimeout."""
+        """Read what has come, up to len(buffer) bytes; b"" at the end; TimeoutError."""
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise RequestTimeout()
+            raise TimeoutError()
         # The kernel's own timeout for this read (socket(7)) ends it with EAGAIN. With settimeout(),
         # each read or write is a poll() then the call, each giving up the GIL: a third slower.
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(left))
         try:
             return self.connection.recv_into(buffer)
         except BlockingIOError:  # EAGAIN: the time is up
-            raise RequestTimeout() from None
+            raise TimeoutError() from None
 
 
 class GatewayHandler(http.server.BaseHTTPRequestHandler):
@@ -721,10 +690,10 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
                 self.send_error(414)
             elif self.parse_request():  # http.server's: else it called send_error()
                 self.dispatch()
-        except RequestTimeout:
+        except TimeoutError:  # RequestReader's: the request's deadline passed
             self.close_connection = True
             if arrived:
-                self.refuse(408, TOO_SLOW, CLOSE)
+                self.refuse(408, "The request did not arrive whole within --idle-timeout.", CLOSE)
 
     def handle_expect_100(self):
         """100 Continue only if the request will not be refused; else the refusal, then close."""
@@ -1071,11 +1040,9 @@ def describe(routes, with_token):
 
 TOOL_DESCRIPTION = ("Get the OpenRouter credit balance of the account behind this gateway: "
                     "%s, what was purchased and what has been spent, in US dollars; the "
-                    "balance left is their difference." % EXAMPLE)
-INSTRUCTIONS = ("One tool, get-credit-balance, takes no arguments and returns the OpenRouter "
-                "account's balance as OpenRouter gives it: %s. The balance left is "
-                "total_credits - total_usage, in US dollars. On a failure the result is an "
-                "error whose text says what to do." % EXAMPLE)
+                    "balance left is total_credits - total_usage." % EXAMPLE)
+INSTRUCTIONS = ("One tool, get-credit-balance, takes no arguments. %s On a failure the result is "
+                "an error whose text says what to do." % TOOL_DESCRIPTION)
 
 
 def build_mcp_server(upstream):
@@ -1121,15 +1088,6 @@ def build_mcp_server(upstream):
     return server
 
 
-def build_mcp_app(upstream):
-    """The SDK's ASGI app for POST /mcp: stateless, JSON answers. Its Host and Origin check is off:
-    it matches names as strings (127.0.0.2 or LOCALHOST would fail); the front door checked both."""
-    from mcp.server.transport_security import TransportSecuritySettings
-    return build_mcp_server(upstream).streamable_http_app(
-        streamable_http_path="/mcp", stateless_http=True, json_response=True,
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
-
-
 async def call_app(app, handler):
     """Run one request through the ASGI app, on the MCP loop: (status, body, headers). The
     handler's thread writes them: a client that does not read must never hold up the loop."""
@@ -1141,8 +1099,7 @@ async def call_app(app, handler):
                          for name, value in handler.headers.items()]}
     requests = [{"type": "http.request", "body": handler.body}]  # the body, given once
     answered = asyncio.Event()
-    start = {}  # the answer's http.response.start message
-    body = []
+    messages = []  # what the app sends: http.response.start, then the body in parts
 
     async def receive():
         if requests:
@@ -1151,17 +1108,15 @@ async def call_app(app, handler):
         return {"type": "http.disconnect"}
 
     async def send(message):
-        if message["type"] == "http.response.start":
-            start.update(message)
-        else:
-            body.append(message.get("body", b""))
-            if not message.get("more_body"):
-                answered.set()
+        messages.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            answered.set()
 
     await app(scope, receive, send)
+    start, *parts = messages
     headers = {name.decode("latin-1").title(): value.decode("latin-1")
                for name, value in start["headers"] if name != b"content-length"}
-    return start["status"], b"".join(body), headers
+    return start["status"], b"".join(part.get("body", b"") for part in parts), headers
 
 
 def post_mcp(gateway, handler):
@@ -1215,7 +1170,10 @@ class Gateway:
     def start(self):
         """Bind both ports (exit 1 before anything serves if one is busy), then serve them."""
         self.open_ports()
-        self.serve_rest()
+        self.rest.serve("/v1/credits")
+        if not self.rest.loopback_only and not self.config.token:
+            log("warning: listening on %s with no CREDITS_GATEWAY_TOKEN: anyone who can reach "
+                "it can read the balance." % self.config.host)
         if self.mcp:
             self.mcp_thread = threading.Thread(target=self.run_mcp, name="mcp", daemon=True)
             self.mcp_thread.start()
@@ -1245,17 +1203,17 @@ class Gateway:
         self.rest = servers["REST"]
         self.mcp = servers.get("MCP")
 
-    def serve_rest(self):
-        self.rest.serve("/v1/credits")
-        if not self.rest.loopback_only and not self.config.token:
-            log("warning: listening on %s with no CREDITS_GATEWAY_TOKEN: anyone who can reach "
-                "it can read the balance." % self.config.host)
-
     def run_mcp(self):
         """The MCP thread. Without mcp, MCP is off and REST goes on; if MCP fails, all stops."""
         import asyncio
         try:
-            asyncio.run(self.serve_mcp(build_mcp_app(self.upstream)))
+            from mcp.server.transport_security import TransportSecuritySettings
+            # Stateless, JSON answers. The SDK's Host and Origin check is off: it matches names as
+            # strings (127.0.0.2 or LOCALHOST would fail); the front door checked both.
+            app = build_mcp_server(self.upstream).streamable_http_app(
+                streamable_http_path="/mcp", stateless_http=True, json_response=True,
+                transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+            asyncio.run(self.serve_mcp(app))
         except ImportError as error:
             self.mcp_status = "off"  # first: whoever reads the line below finds /health/ready UP
             log("MCP is off: %s; REST still serves." % missing_mcp(error))

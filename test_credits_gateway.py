@@ -605,6 +605,15 @@ class TestUpstreamMapping(FakeUpstreamTestCase):
 
 # --- REST --------------------------------------------------------------------------
 
+SLOW_MCP_IMPORT_PRELUDE = r'''
+import importlib.abc, sys, time
+class _SlowMcp(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "mcp":
+            time.sleep(3)
+sys.meta_path.insert(0, _SlowMcp())'''
+
+
 class TestRest(FakeUpstreamTestCase):
     """GET /v1/credits and the health endpoints, over real HTTP/1.1."""
 
@@ -678,14 +687,13 @@ class TestRest(FakeUpstreamTestCase):
         self.assertEqual((status, json.loads(body)), (200, {"status": "UP"}))
 
     def test_health_ready_is_503_down_while_a_listener_is_not_serving(self):
-        server = gateway.Gateway(config_for(self.fake))  # its own SharedCall, its MCP not started
-        server.open_ports()
-        server.serve_rest()
-        self.addCleanup(server.stop)
-        self.addCleanup(server.mcp.server_close)
-        self.assertEqual(server.mcp_status, "starting")
-        status, _, body = request(server.rest.server_address[1], "GET", "/health/ready")
+        proc = self.run_gateway("--rest-port", "0", "--mcp-port", "0", "--base-url", self.fake.base_url,
+                                prelude=SLOW_MCP_IMPORT_PRELUDE)  # MCP serves 3 s after REST
+        rest = port_of(self.wait_lines(proc, 1)[0])
+        status, _, body = request(rest, "GET", "/health/ready")
         self.assertEqual((status, json.loads(body)), (503, {"status": "DOWN"}))
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.finish(proc)[0], 0)
 
     def test_openapi_json_describes_each_path_and_every_status_credits_answers(self):
         status, _, body = request(self.port, "GET", "/openapi.json")
