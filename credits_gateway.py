@@ -276,13 +276,11 @@ class Flight:
             self.connection = connection
 
     def stop(self):
-        """End the call: a read blocked on its socket, in the flight's thread, returns at once as
-        at the end of the stream (shutdown() does that, TLS or not; close() would not)."""
+        """End the call: a read blocked in the flight's thread returns at once (see shutdown())."""
         with self.lock, contextlib.suppress(OSError):  # OSError: already closed
             self.stopped = True
-            sock = self.connection and self.connection.sock  # None before the connect, or after
-            if sock:
-                sock.shutdown(socket.SHUT_RDWR)
+            if self.connection:
+                self.connection.shutdown()
 
 
 # getaddrinfo() cannot be interrupted, and a resolver that never answers holds it 10 s (glibc's
@@ -302,12 +300,12 @@ class UpstreamRequest(urllib.request.Request):
 
 class UpstreamConnection(http.client.HTTPConnection):
     """http.client's connection, that its flight can stop at any step: connect() hands the flight
-    this connection first, and stop() shuts down whatever socket it has then (in a proxy's
-    CONNECT, a TLS handshake, or the answer). Each step gets what is left of the time."""
+    this connection first, for its shutdown(). Each step gets what is left of the time."""
 
     def __init__(self, host, flight, **options):  # options: urllib's timeout, TLS's context
         super().__init__(host, **options)
         self.flight = flight  # whose deadline each step keeps
+        self.connected = None  # the socket, once connected: urllib drops self.sock before it reads
 
     def connect(self):
         self.flight.hold(self)
@@ -319,6 +317,15 @@ class UpstreamConnection(http.client.HTTPConnection):
         finally:
             LOOKUP.release()
         self.sock.settimeout(self.flight.time_left())  # each read and write, until stopped
+        self.connected = self.sock
+
+    def shutdown(self):
+        """From another thread: a read blocked on this connection returns at once, as at the end of
+        the stream, in a proxy's CONNECT, a TLS handshake or the answer (shutdown() does that, TLS
+        or not; close() would not)."""
+        sock = self.sock or self.connected
+        if sock:
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 class UpstreamTLSConnection(UpstreamConnection, http.client.HTTPSConnection):

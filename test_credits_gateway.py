@@ -1161,9 +1161,7 @@ class TestProtection(FakeUpstreamTestCase):
         port = port_of(self.wait_lines(proc, 1)[0])
 
         def threads_and_files():
-            with open("/proc/%d/status" % proc.pid) as status:
-                threads = int(status.read().split("Threads:")[1].split()[0])
-            return threads, len(os.listdir("/proc/%d/fd" % proc.pid))
+            return threads_of(proc.pid), len(os.listdir("/proc/%d/fd" % proc.pid))
         request(port, "GET", "/health/live")  # the first connection starts the deadline thread
         before = threads_and_files()
         rng = random.Random(20261127)
@@ -1379,6 +1377,12 @@ class TestProtection(FakeUpstreamTestCase):
         while threading.active_count() > threads_before:
             self.assertLess(time.monotonic(), deadline)
             time.sleep(0.05)
+
+
+def threads_of(pid):
+    """How many threads process `pid` has now."""
+    with open("/proc/%d/status" % pid) as status:
+        return int(status.read().split("Threads:")[1].split()[0])
 
 
 def read_answer(sock):
@@ -2830,6 +2834,19 @@ class TestRecoveryAfterADrippingAnswer(FakeUpstreamTestCase):
         self.assertEqual((status, body), (200, CREDITS))
         self.assertLess(took, 1.0)
         self.assertEqual(self.fake.calls, 2)
+
+    def test_a_dripping_answer_asked_for_again_and_again_leaves_no_thread_behind(self):
+        self.fake.mode = DRIP  # each answer's body takes some 15 s
+        proc = self.run_gateway("--timeout", "0.5", "--no-mcp", "--quiet", "--rest-port", "0",
+                                "--base-url", self.fake.base_url)
+        port = port_of(self.wait_lines(proc, 1)[0])
+        request(port, "GET", "/health/live")
+        before = threads_of(proc.pid)
+        for _ in range(8):
+            status, body, _ = get_within(port, 5)
+            self.assertEqual((status, body["error"]["code"]), (504, 504), body)
+        wait_until(lambda: threads_of(proc.pid) <= before + 1, 3,
+                   "the threads of the calls stopped at --timeout ended (%d before)" % before)
 
 
 MAIN_THREAD_MARKER = "credits-test: main thread holds a lock"
