@@ -15,8 +15,8 @@ JSON object, unchanged) and /metrics on port 8080, the MCP tool "get-credit-bala
 How it works, in the order the file reads: parse_config() checks flags and environment.
 UpstreamError is what any upstream failure becomes. A Flight is one call to OpenRouter, on a
 thread of its own, that its callers wait for until its deadline and no longer; in it, an
-UpstreamConnection takes each step (lookup, connect, a proxy's tunnel, TLS) within that
-deadline, and fetch_credits() makes every request. SharedCall lets callers share a Flight and
+UpstreamConnection (http.client's, which the flight can stop at any step, a proxy's tunnel and
+TLS included) carries each request that fetch_credits() makes. SharedCall lets callers share a Flight and
 hands out a Balance. A Route answers a path; a RequestReader holds a client's request to its
 idle deadline; GatewayHandler is the front door of both ports (the same guards for each
 request, then the port's routes), and GatewayServer one port. REST_ROUTES serve REST (and
