@@ -16,9 +16,9 @@ How it works, in the order the file reads: parse_config() checks flags and envir
 UpstreamError is what any upstream failure becomes. A Flight is one call to OpenRouter, on a
 thread of its own, that its callers wait for until its deadline and no longer; in it, an
 UpstreamConnection (http.client's, which the flight can stop at any step, a proxy's tunnel and
-TLS included) carries each request that fetch_credits() makes. SharedCall lets callers share a Flight and
-hands out a Balance. A Route answers a path; a RequestReader holds a client's request to its
-idle deadline; GatewayHandler is the front door of both ports (the same guards for each
+TLS included) carries each request that fetch_credits() makes. SharedCall lets callers share a
+Flight and hands out a Balance. A Route answers a path; a RequestReader holds a client's request
+to its idle deadline; GatewayHandler is the front door of both ports (the same guards for each
 request, then the port's routes), and GatewayServer one port. REST_ROUTES serve REST (and
 /openapi.json, made from that table); call_app() hands POST /mcp to the mcp SDK's ASGI app, as
 MCP_ROUTES say. Gateway holds both ports and the MCP thread; main() runs it until a signal.
