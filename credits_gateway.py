@@ -599,6 +599,20 @@ def bearer_token(header):
     return value.strip(b" \t") if scheme.lower() == b"bearer" else None
 
 
+Target = collections.namedtuple("Target", "authority path")  # see split_target()
+
+
+def split_target(target):
+    """A request's target as a Target: its path without the query, and, for the absolute form that
+    proxies are sent (http://localhost/v1/credits: RFC 9112 3.2.2), the authority, which then
+    stands for Host; "" for the origin form (/v1/credits)."""
+    target = target.partition("?")[0]
+    if not target.lower().startswith(("http://", "https://")):
+        return Target("", target)
+    authority, _, path = target.partition("://")[2].partition("/")
+    return Target(authority, "/" + path)
+
+
 # What answers a path: respond(gateway, handler), for `methods`; `guarded`: it reveals the
 # balance, so the caller token guards it; `operation`: its OpenAPI Operation (None: not REST).
 Route = collections.namedtuple("Route", "respond methods guarded operation")
@@ -716,10 +730,9 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
     @property
     def request_path(self):
-        """The path without its query (nor the scheme and host of a target in absolute form, as
-        sent to a proxy: RFC 9112 3.2.2): what routes, and what the access log shows."""
-        path = self.path.partition("?")[0]
-        return path if path.startswith("/") else urllib.parse.urlsplit(path).path
+        """The path without its query, nor any scheme and host: what routes, and what the access
+        log shows."""
+        return split_target(self.path).path
 
     def dispatch(self):
         self.started = time.monotonic()  # the access log times the answer, not the client's pause
@@ -747,12 +760,11 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
 
     def refusal(self, length):
         """What the head refuses the request for, in order: a Refusal, or None. `length` is the
-        body's (see content_length()); the first five close the connection, the body unread."""
-        route = self.server.routes.get(self.request_path)
-        hosts = self.headers.get_all("Host", ["localhost"])
-        host = hosts[0]
-        if not self.path.startswith("/"):  # absolute form, as to a proxy: RFC 9112 3.2.2
-            host = urllib.parse.urlsplit(self.path).netloc or host  # then it names the host
+        body's (see content_length()); the first six close the connection, the body unread."""
+        target = split_target(self.path)
+        route = self.server.routes.get(target.path)
+        unnamed = [] if self.request_version == "HTTP/1.1" else ["localhost"]  # 1.0 needs no Host
+        hosts = self.headers.get_all("Host", unnamed)
         origin = self.headers.get("Origin")
         if self.command == "CONNECT":  # HTTP's, but a proxy's: this port's paths take others
             allow = sorted({method for route in self.server.routes.values()
@@ -761,13 +773,16 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
                            {"Allow": ", ".join(allow), **CLOSE})
         if self.command not in METHODS:
             return Refusal(501, "Unsupported method (%s)." % self.command, CLOSE)
+        if self.headers.defects:  # a line that is no field: http.server dropped it and all after
+            return Refusal(400, "Each header line must be a name, a colon, then its value.", CLOSE)
         if length is None:
             return Refusal(400, "Send a request body, if any, with one plain Content-Length.",
                            CLOSE)
-        if len(hosts) > 1:  # which one would the Host check trust? RFC 9112 3.2: 400
-            return Refusal(400, "Send one Host header, not %d." % len(hosts), CLOSE)
         if length > MAX_REQUEST_BODY:
             return Refusal(413, "A request body over 64 KiB is refused.", CLOSE)
+        if len(hosts) != 1:  # which one would the Host check trust? RFC 9112 3.2: 400
+            return Refusal(400, "Send one Host header, not %d." % len(hosts), CLOSE)
+        host = target.authority or hosts[0].strip(" \t")
         if self.server.loopback_only and not is_loopback(host):  # against DNS rebinding
             return Refusal(421, "On loopback, only a loopback Host like localhost is served.", {})
         if self.server.loopback_only and origin and not is_loopback(origin.partition("//")[2]):
@@ -1196,10 +1211,12 @@ class Gateway:
         for surface, (port, routes) in ports.items():
             try:
                 servers[surface] = GatewayServer(self, surface, port, routes, cap)
+            except UnicodeError:  # the name has an empty label, or one over 63 characters
+                self.no_such_host("not a host name")
             except OSError as error:
-                if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
-                    fail(2, "--host %s is no address of this machine (%s); use one that is, "
-                         "or 0.0.0.0 for all." % (self.config.host, error.strerror or error))
+                if isinstance(error, socket.gaierror) or error.errno in (errno.EADDRNOTAVAIL,
+                                                                         errno.EINVAL):
+                    self.no_such_host(error.strerror or error)
                 flag = "--%s-port" % surface.lower()
                 taken[flag] = "port %d for %s (%s)" % (port, surface, error.strerror or error)
         if taken:
@@ -1209,6 +1226,13 @@ class Gateway:
                 taken.values()), "others" if len(taken) > 1 else "another", " and ".join(taken)))
         self.rest = servers["REST"]
         self.mcp = servers.get("MCP")
+
+    def no_such_host(self, reason):
+        """Exit 2: --host names no address of this machine (printed as a string literal if it
+        holds an unprintable character, so the line stays one)."""
+        host = self.config.host if self.config.host.isprintable() else ascii(self.config.host)
+        fail(2, "--host %s is no address of this machine (%s); use one that is, or 0.0.0.0 for "
+             "all." % (host, reason))
 
     def run_mcp(self):
         """The MCP thread. Without mcp, MCP is off and REST goes on; if MCP fails, all stops."""

@@ -894,7 +894,8 @@ class TestProtection(FakeUpstreamTestCase):
         """A gateway with the caller `token`: for each port, (the port, a request to it, raw,
         with %s for a header line): GET /v1/credits on REST, tools/call on MCP."""
         state = start_gateway(self, token=token)
-        requests = {"REST": (state.rest.server_address[1], b"GET /v1/credits HTTP/1.1\r\n%s\r\n")}
+        requests = {"REST": (state.rest.server_address[1],
+                             b"GET /v1/credits HTTP/1.1\r\nHost: localhost\r\n%s\r\n")}
         if state.mcp_status == "ready":
             requests["MCP"] = (state.mcp.server_address[1], TOOL_CALL.replace(b"\r\n", b"\r\n%s", 1))
         return requests
@@ -1147,7 +1148,7 @@ class TestProtection(FakeUpstreamTestCase):
         port = start_gateway(self, "--no-mcp").rest.server_address[1]
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             one = b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n"
-            sock.sendall(one % b"/v1/credits" + one % b"/nope" + b"POST /v1/credits HTTP/1.1\r\n\r\n"
+            sock.sendall(one % b"/v1/credits" + one % b"/nope" + (b"POST" + one[3:]) % b"/v1/credits"
                          + one % b"/health/live")
             statuses = [status for status, _ in read_responses(sock, 4)]
             self.assertEqual(statuses, [200, 404, 405, 200])
@@ -1430,9 +1431,28 @@ class TestHttpAsTheRfcsHaveIt(FakeUpstreamTestCase):
             self.assertEqual((status, json.loads(body)["error"]["code"]), (400, 400), surface)
             self.assertIn("one Host header", json.loads(body)["error"]["message"], surface)
 
-    def test_a_content_length_with_spaces_around_its_value_is_read(self):
-        for surface, (status, _, body) in self.each_port(length=b" %d  ").items():
+    def test_spaces_around_a_fields_value_are_not_part_of_it(self):
+        answers = self.each_port(head=b"Host: localhost \t\r\n", length=b" %d  ")
+        for surface, (status, _, body) in answers.items():
             self.assertEqual(status, 200, (surface, body))
+
+    def test_a_line_that_is_no_header_field_gets_400_and_hides_no_header_after_it(self):
+        for head in (b"Foo bar\r\nHost: evil.example\r\n", b"Host : evil.example\r\n",
+                     b"Host: localhost\r\nContent-Length\t: 5\r\n"):
+            for surface, (status, headers, body) in self.each_port(head=head).items():
+                self.assertEqual((status, headers["Connection"]), (400, "close"), (surface, head))
+                self.assertIn("header line", json.loads(body)["error"]["message"])
+
+    def test_an_http_1_1_request_without_host_gets_400_and_an_http_1_0_one_is_served(self):
+        for surface, (status, _, body) in self.each_port(head=b"").items():
+            self.assertEqual(status, 400, surface)
+            self.assertIn("one Host header", json.loads(body)["error"]["message"])
+        self.assertEqual(exchange(self.ports["REST"], b"GET /v1/credits HTTP/1.0\r\n\r\n")[0], 200)
+
+    def test_a_malformed_authority_in_absolute_form_is_refused_like_any_foreign_host(self):
+        for target in (b"http://[evil", b"http://evil]", b"HTTP://localhost@evil.example"):
+            for surface, (status, _, _) in self.each_port(target).items():
+                self.assertEqual(status, 421, (surface, target))  # tearDown: and no traceback
 
     def test_a_target_in_absolute_form_is_served_and_its_host_is_the_one_checked(self):
         for surface, port in self.ports.items():
@@ -3350,17 +3370,20 @@ class TestCommandLine(FakeUpstreamTestCase):
         self.assertIn("could not write the balance to stdout", one_line(self, err))
 
     def test_a_host_that_is_no_address_of_this_machine_exits_2_naming_host(self):
-        code, _, err = self.finish(self.run_gateway("--host", "192.0.2.1", "--rest-port", "0",
-                                                    "--mcp-port", "0"))  # TEST-NET-1: no one's
-        self.assertEqual(code, 2)
-        self.assertIn("--host 192.0.2.1 is no address of this machine", one_line(self, err))
+        for host in ("192.0.2.1", "a..b", "a" * 64):  # TEST-NET-1: no one's; names IDNA refuses
+            code, _, err = self.finish(self.run_gateway("--host", host, "--rest-port", "0",
+                                                        "--mcp-port", "0"))
+            self.assertEqual(code, 2, host)
+            self.assertIn("--host %s is no address of this machine" % host, one_line(self, err))
 
     def test_a_host_that_does_not_resolve_exits_2_naming_host(self):
         files = {"/etc/nsswitch.conf": "hosts: files\n", "/etc/hosts": "127.0.0.1 localhost\n"}
-        result = run_in_namespace(self, ["--host", "no-such-host.invalid", "--rest-port", "0",
-                                         "--mcp-port", "0"], environment(), files)
-        self.assertEqual(result["code"], 2, result)
-        self.assertIn("--host no-such-host.invalid is no address", one_line(self, result["err"]))
+        for host, named in (("no-such-host.invalid", "no-such-host.invalid"),
+                            ("local\nhost", "'local\\nhost'")):  # a string literal: one line
+            result = run_in_namespace(self, ["--host", host, "--rest-port", "0", "--mcp-port", "0"],
+                                      environment(), files)
+            self.assertEqual(result["code"], 2, result)
+            self.assertIn("--host %s is no address" % named, one_line(self, result["err"]))
 
     def test_stdio_with_stdin_closed_exits_1_with_one_line(self):
         if mcp is None:
