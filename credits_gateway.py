@@ -767,8 +767,8 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
         hosts = self.headers.get_all("Host", unnamed)
         origin = self.headers.get("Origin")
         if self.command == "CONNECT":  # HTTP's, but a proxy's: this port's paths take others
-            allow = sorted({method for route in self.server.routes.values()
-                            for method in route.methods})
+            allow = sorted({method for served in self.server.routes.values()
+                            for method in served.methods})
             return Refusal(405, "This is no proxy: CONNECT is not served.",
                            {"Allow": ", ".join(allow), **CLOSE})
         if self.command not in METHODS:
@@ -797,12 +797,12 @@ class GatewayHandler(http.server.BaseHTTPRequestHandler):
                 return Refusal(401, "The caller token is wrong: send the gateway's "
                                "CREDITS_GATEWAY_TOKEN.", BEARER)
         if route is None:
-            if self.request_path == "/register" or "/.well-known/" in self.request_path:
+            if target.path == "/register" or "/.well-known/" in target.path:
                 return Refusal(404, NO_OAUTH, {})  # OAuth discovery
             paths = ", ".join(self.server.routes)
             return Refusal(404, "No such path; this port serves %s." % paths, {})
         if self.command not in route.methods:
-            text = "Use %s on %s." % (" or ".join(route.methods), self.request_path)
+            text = "Use %s on %s." % (" or ".join(route.methods), target.path)
             return Refusal(405, NO_SSE if self.server.surface == "MCP" else text,
                            {"Allow": ", ".join(route.methods)})
         return None
