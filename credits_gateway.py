@@ -476,7 +476,9 @@ def is_management_key(config, flight):
 
 # --- Sharing the call ----------------------------------------------------------------
 
-Balance = collections.namedtuple("Balance", "credits fetched_at body")  # body: credits as JSON
+# credits: OpenRouter's object; total_credits, total_usage: its two numbers, as floats; body: the
+# object as JSON bytes; fetched_at: when (time.monotonic()).
+Balance = collections.namedtuple("Balance", "credits total_credits total_usage body fetched_at")
 
 
 class SharedCall:
@@ -543,7 +545,7 @@ class SharedCall:
             raise UpstreamError(502, "OpenRouter answered two zeros for an inference key, not a "
                                 "balance: /credits answers only for a management key; create one"
                                 " at %s." % MANAGEMENT_KEYS_URL, 200)
-        return Balance(credits, time.monotonic(), body)
+        return Balance(credits, *numbers, body, time.monotonic())
 
     def get(self):
         """For a thread: a Balance, or UpstreamError."""
@@ -960,7 +962,7 @@ def get_metrics(gateway, handler):
     shared call, as Prometheus' guide advises; without one, the balance is left out, not stale."""
     lines = []
     try:
-        balance = balance_of(gateway.upstream.get().credits)
+        balance = gateway.upstream.get()
     except UpstreamError:
         balance = None
 
@@ -968,7 +970,7 @@ def get_metrics(gateway, handler):
         lines.extend(["# HELP %s %s" % (name, text), "# TYPE %s %s" % (name, kind)])
         lines.extend("%s%s %r" % (name, labels, value) for labels, value in samples)
     if balance:
-        credits, usage = balance
+        credits, usage = balance.total_credits, balance.total_usage
         metric("openrouter_total_credits", "gauge", "Credits purchased, in USD.", ("", credits))
         metric("openrouter_total_usage", "gauge", "Credits spent, in USD.", ("", usage))
         metric("openrouter_credits_remaining", "gauge", "Credits left to spend, in USD.",
@@ -1304,8 +1306,7 @@ def run_once(config):
         log("could not write the balance to stdout: %s." % (error.strerror or error))
         if config.min_balance is None:
             return 1
-    total_credits, total_usage = balance_of(balance.credits)  # numbers: SharedCall checked
-    left = total_credits - total_usage  # the threshold decides, printed or not
+    left = balance.total_credits - balance.total_usage  # the threshold decides, printed or not
     if config.min_balance is not None and left < config.min_balance:
         fail(3, "%.2f USD left, below --min-balance %g." % (left, config.min_balance))
     return 0
